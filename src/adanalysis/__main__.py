@@ -1,0 +1,5 @@
+"""`python -m adanalysis` runs the CLI."""
+
+from adanalysis.cli import app
+
+app()

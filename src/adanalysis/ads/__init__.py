@@ -1,0 +1,1 @@
+"""The ad-analysis domain: what an ad_analysis job does."""

@@ -1,0 +1,129 @@
+"""Ad-analysis endpoints: credentials, start an analysis, read the analyses."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from adanalysis.ads import credentials as creds_service
+from adanalysis.ads.schemas import CredentialsIn, CredentialsOut, StartAnalysisRequest
+from adanalysis.auth.deps import CurrentUser
+from adanalysis.crypto import SecretBox
+from adanalysis.db import SessionDep
+from adanalysis.jobs.deps import JobServiceDep
+from adanalysis.jobs.models import JobStatus
+from adanalysis.jobs.schemas import JobConflict, JobStarted, error_responses
+from adanalysis.jobs.service import ActiveJobExistsError
+
+router = APIRouter(prefix="/api/v1/ad_analysis", tags=["ad analysis"])
+
+_401 = error_responses(e401="Not signed in")
+NO_CREDENTIALS = (
+    "No Facebook credentials saved. Add your access token and ad account with "
+    "PUT /api/v1/ad_analysis/credentials, then start the analysis again."
+)
+PREMIUM_PRIORITY = 10
+
+
+def _box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+@router.put("/credentials", response_model=CredentialsOut, responses=_401)
+async def put_credentials(
+    body: CredentialsIn, request: Request, user: CurrentUser, session: SessionDep
+) -> CredentialsOut:
+    """Save (or replace) your Facebook access token and default ad account."""
+    creds = await creds_service.save_credentials(
+        session,
+        box=_box(request),
+        user_id=user.id,
+        access_token=body.access_token,
+        account_id=body.account_id,
+    )
+    return CredentialsOut(
+        account_id=creds.account_id, access_token=creds.token_mask, updated_at=creds.updated_at
+    )
+
+
+@router.get(
+    "/credentials",
+    response_model=CredentialsOut,
+    responses={**_401, **error_responses(e404="No credentials saved")},
+)
+async def get_credentials(user: CurrentUser, session: SessionDep) -> CredentialsOut:
+    """Your saved ad account and the mask of your token."""
+    creds = await creds_service.get_credentials(session, user_id=user.id)
+    if creds is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NO_CREDENTIALS)
+    return CredentialsOut(
+        account_id=creds.account_id, access_token=creds.token_mask, updated_at=creds.updated_at
+    )
+
+
+@router.delete(
+    "/credentials",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**_401, **error_responses(e404="No credentials saved")},
+)
+async def delete_credentials(user: CurrentUser, session: SessionDep) -> Response:
+    """Forget your Facebook token and account."""
+    if not await creds_service.delete_credentials(session, user_id=user.id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No Facebook credentials to delete.")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/start-analysis/",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobStarted,
+    responses={
+        **_401,
+        **error_responses(e400="No Facebook credentials saved"),
+        409: {"model": JobConflict, "description": "An analysis is already pending or running"},
+    },
+)
+async def start_analysis(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    jobs: JobServiceDep,
+    body: StartAnalysisRequest | None = None,
+) -> JobStarted:
+    """Start analysing your ads in the background; returns the job id at once."""
+    stored = await creds_service.read_token(session, box=_box(request), user_id=user.id)
+    if stored is None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, NO_CREDENTIALS)
+    token, default_account = stored
+    body = body or StartAnalysisRequest()
+    account_ids = body.account_ids
+    account_id = account_ids[0] if account_ids else (body.account_id or default_account)
+    try:
+        job_id = await jobs.start_ad_analysis_job(
+            session,
+            user_id=user.id,
+            access_token=token,
+            account_id=account_id,
+            account_ids=account_ids,
+            priority=PREMIUM_PRIORITY if user.is_premium else 0,
+        )
+    except ActiveJobExistsError as exc:
+        conflict = JobConflict(
+            detail=(
+                f"An ad analysis is already {exc.job.status} (job {exc.job.id}). "
+                "Follow its progress, "
+                "or cancel it before starting another."
+            ),
+            job_id=exc.job.id,
+            status=JobStatus(exc.job.status),
+        )
+        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content=conflict.model_dump())  # type: ignore[return-value]
+    job = await jobs.get_job_status(session, job_id=job_id, user_id=user.id)
+    return JobStarted(
+        job_id=job_id,
+        status=JobStatus.PENDING,
+        message="Ad analysis job started successfully. Use the job ID to track progress.",
+        estimated_duration_seconds=(job.estimated_duration_seconds if job else None)
+        or jobs.default_estimate_seconds,
+    )

@@ -1,0 +1,101 @@
+"""Request and response shapes of the ad-analysis endpoints."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_ACCOUNT = re.compile(r"^(?:act_)?(\d{1,32})$")
+
+
+def normalise_account_id(value: str) -> str:
+    """'act_<digits>' from 'act_<digits>' or '<digits>'; ValueError otherwise."""
+    match = _ACCOUNT.match(value.strip())
+    if not match:
+        raise ValueError("an ad account id is 'act_' followed by digits, e.g. act_1234567890")
+    return f"act_{match.group(1)}"
+
+
+class CredentialsIn(BaseModel):
+    """A Facebook token and the ad account to analyse by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    access_token: str = Field(min_length=1, max_length=4096)
+    account_id: str = Field(max_length=64)
+
+    @field_validator("access_token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        value = value.strip()
+        if not value or any(c.isspace() for c in value):
+            raise ValueError("the access token must be one word with no spaces")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return normalise_account_id(value)
+
+
+class CredentialsOut(BaseModel):
+    """Stored credentials, with the token masked."""
+
+    account_id: str
+    access_token: str
+    updated_at: datetime
+
+
+class StartAnalysisRequest(BaseModel):
+    """Optional overrides for one analysis: another account, or several at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str | None = Field(default=None, max_length=64)
+    account_ids: list[str] | None = Field(default=None, min_length=1, max_length=20)
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_account_id(value)
+
+    @field_validator("account_ids")
+    @classmethod
+    def _accounts(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        return list(dict.fromkeys(normalise_account_id(v) for v in value))
+
+    @model_validator(mode="after")
+    def _one_or_other(self) -> StartAnalysisRequest:
+        if self.account_id is not None and self.account_ids is not None:
+            raise ValueError("give either account_id or account_ids, not both")
+        return self
+
+
+class AdAnalysisOut(BaseModel):
+    """One analysed video."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    id: str = Field(serialization_alias="_id", validation_alias="id")
+    account_id: str
+    video_id: str
+    ad_ids: list[str]
+    ad_names: list[str]
+    title: str | None
+    thumbnail_url: str | None
+    duration_seconds: float | None
+    transcript: str
+    segments: list[dict[str, Any]]
+    language: str | None
+    insights: dict[str, Any]
+    transcriber: str
+    transcription_model: str
+    analyzer: str
+    analysis_model: str
+    job_id: str | None
+    created_at: datetime

@@ -1,0 +1,162 @@
+"""The `adanalysis` command: serve, migrate, cleanup, users."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from adanalysis.config import get_settings
+
+app = typer.Typer(
+    help="adanalysis: AI analysis of Facebook video ads.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+sandbox_app = typer.Typer(help="The offline Graph API sandbox (demo and tests).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - the documented password of the offline demo user
+SANDBOX_TOKEN = "sandbox"  # noqa: S105 - the sandbox's documented valid token
+SANDBOX_ACCOUNT = "act_1234567890"
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+) -> None:
+    """Run the API server (and, in the embedded mode, the job runner)."""
+    import uvicorn
+
+    from adanalysis.logging_setup import configure_logging
+    from adanalysis.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if migrate_first:
+        run_migrations(settings.sqlalchemy_url)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_config=None, timeout_graceful_shutdown=5
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    run_migrations(get_settings().sqlalchemy_url)
+    typer.echo("Database is up to date.")
+
+
+@app.command()
+def cleanup(days: Annotated[int, typer.Option("--days", min=1, help="Age in days")] = 7) -> None:
+    """Delete finished jobs older than N days (active jobs are kept)."""
+    from adanalysis.db import create_engine, create_session_factory
+    from adanalysis.jobs.service import delete_old_jobs
+
+    async def go() -> int:
+        engine = create_engine(get_settings().sqlalchemy_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                return await delete_old_jobs(session, days_old=days)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"Removed {asyncio.run(go())} finished jobs older than {days} days.")
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    password: Annotated[str | None, typer.Option(help="Prompted for when omitted")] = None,
+    admin: Annotated[bool, typer.Option("--admin")] = False,
+    premium: Annotated[bool, typer.Option("--premium")] = False,
+) -> None:
+    """Create a user."""
+    from pydantic import ValidationError
+
+    from adanalysis.auth.schemas import RegisterRequest
+    from adanalysis.auth.service import EmailTakenError, create_user
+    from adanalysis.db import create_engine, create_session_factory
+
+    if password is None:
+        password = getpass.getpass("Password: ")
+    try:
+        body = RegisterRequest(email=email, password=password)
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(e["msg"] for e in exc.errors())) from None
+
+    async def go() -> str:
+        engine = create_engine(get_settings().sqlalchemy_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                user = await create_user(
+                    session,
+                    email=body.email,
+                    password=body.password,
+                    is_admin=admin,
+                    is_premium=premium,
+                )
+                return user.id
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id = asyncio.run(go())
+    except EmailTakenError:
+        typer.echo(f"A user with email {email} already exists.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Created user {email} ({user_id}).")
+
+
+@sandbox_app.command("demo-user")
+def sandbox_demo_user() -> None:
+    """Create the demo user with sandbox Facebook credentials (idempotent) and say how to sign in."""
+    from adanalysis.ads.credentials import save_credentials
+    from adanalysis.auth.service import create_user, get_user_by_email
+    from adanalysis.crypto import SecretBox
+    from adanalysis.db import create_engine, create_session_factory
+
+    settings = get_settings()
+
+    async def go() -> None:
+        engine = create_engine(settings.sqlalchemy_url)
+        try:
+            async with create_session_factory(engine)() as session:
+                user = await get_user_by_email(session, email=DEMO_EMAIL)
+                if user is None:
+                    user = await create_user(session, email=DEMO_EMAIL, password=DEMO_PASSWORD)
+                await save_credentials(
+                    session,
+                    box=SecretBox(settings.resolved_secret_key()),
+                    user_id=user.id,
+                    access_token=SANDBOX_TOKEN,
+                    account_id=SANDBOX_ACCOUNT,
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    typer.echo(
+        f"Demo user ready: sign in as {DEMO_EMAIL} / {DEMO_PASSWORD} "
+        f"(sandbox ad account {SANDBOX_ACCOUNT}, token '{SANDBOX_TOKEN}')."
+    )
+
+
+def run_migrations(url: str) -> None:
+    """Alembic upgrade head against url."""
+    from alembic import command
+    from alembic.config import Config
+
+    migrations = Path(__file__).parent / "migrations"
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "head")

@@ -1,0 +1,104 @@
+"""Settings for the whole service, read once from the environment (prefix ADANALYSIS_)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of adanalysis; one instance per process via get_settings()."""
+
+    model_config = SettingsConfigDict(env_prefix="ADANALYSIS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    executor: Literal["local", "celery"] = "local"
+    log_level: str = "INFO"
+
+    # Auth
+    access_token_expire_minutes: int = 60 * 24
+    max_body_bytes: int = 1_000_000
+
+    # Job system
+    max_concurrent_jobs: int = Field(default=4, ge=1)
+    job_timeout_seconds: int = Field(default=3600, ge=1)
+    max_attempts: int = Field(default=3, ge=1)
+    heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
+    # A running job whose heartbeat is older than this is taken as orphaned by a dead process.
+    stale_after_seconds: float = Field(default=60.0, gt=0)
+    progress_min_interval_seconds: float = Field(default=1.0, ge=0)
+    cleanup_days: int = Field(default=7, ge=1)
+    default_estimated_duration_seconds: int = 300
+    # Extra modules imported at start-up so their job types register (plugins, test jobs).
+    job_modules: list[str] = []
+
+    # Facebook Graph API
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v25.0"
+    ad_effective_statuses: list[str] = ["ACTIVE", "PAUSED"]
+    graph_timeout_seconds: float = 30.0
+    graph_max_retries: int = 4
+
+    # Media
+    max_video_bytes: int = 500 * 1024 * 1024
+    download_timeout_seconds: float = 120.0
+    ffmpeg_path: str | None = None
+
+    # Transcription and insights
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_transcription_model: str = "whisper-1"
+    openai_analysis_model: str = "gpt-4o-mini"
+    openai_timeout_seconds: float = 120.0
+    openai_max_retries: int = 3
+    whisper_model: str | None = None  # model name or directory; default: the bundled base model
+    whisper_compute_type: str = "int8"
+    whisper_cpu_threads: int = 0
+
+    # Pipeline concurrency (videos in flight per stage)
+    download_concurrency: int = Field(default=4, ge=1)
+    transcribe_concurrency: int = Field(default=2, ge=1)
+    analyze_concurrency: int = Field(default=4, ge=1)
+
+    # Sandbox Graph API (demo and tests)
+    sandbox: bool = False
+    public_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'adanalysis.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """The secret key; generated once and persisted in the data directory when not set."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        # O_EXCL: two processes starting at once must agree on one key.
+        try:
+            fd = path.open("x")
+        except FileExistsError:
+            return path.read_text().strip()
+        with fd:
+            fd.write(key)
+        path.chmod(0o600)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings."""
+    return Settings()

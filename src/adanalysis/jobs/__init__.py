@@ -1,0 +1,1 @@
+"""The generic background-job system; it knows nothing about ads."""

@@ -1,0 +1,74 @@
+"""The background_jobs table: the source of truth for every job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from adanalysis.db import Base, UTCDateTime, utcnow
+from adanalysis.ids import new_object_id
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    PENDING = "pending"  # created, waiting for a runner
+    RUNNING = "running"  # a runner is executing it
+    COMPLETED = "completed"  # finished successfully
+    FAILED = "failed"  # ended with an error
+    CANCELLED = "cancelled"  # stopped at the user's request
+
+
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+_ACTIVE_SQL = text("status IN ('pending', 'running')")
+
+
+class BackgroundJob(Base):
+    """One background job, with the seed's fields plus what reliability needs."""
+
+    __tablename__ = "background_jobs"
+    __table_args__ = (
+        # One active job per user and type: the database answers the race, not a read-then-write.
+        Index(
+            "uq_background_jobs_one_active",
+            "user_id",
+            "job_type",
+            unique=True,
+            sqlite_where=_ACTIVE_SQL,
+            postgresql_where=_ACTIVE_SQL,
+        ),
+        Index("ix_background_jobs_user_created", "user_id", "created_at", "id"),
+        Index("ix_background_jobs_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_object_id)
+    user_id: Mapped[str] = mapped_column(String(24), ForeignKey("users.id", ondelete="CASCADE"))
+    job_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.PENDING)
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # percent, 0-100
+    message: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result_count: Mapped[int | None] = mapped_column(Integer)
+    results: Mapped[list[Any] | None] = mapped_column(JSON)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    estimated_duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    actual_duration_seconds: Mapped[int | None] = mapped_column(Integer)
+
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher runs first
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    worker_id: Mapped[str | None] = mapped_column(String(128))

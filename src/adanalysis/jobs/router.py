@@ -1,0 +1,138 @@
+"""The seed's job endpoints: status, history, cancel, and a live WebSocket."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import (
+    APIRouter,
+    HTTPException,
+    Query,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
+from fastapi.responses import JSONResponse
+
+from adanalysis.auth.deps import CurrentUser
+from adanalysis.auth.models import User
+from adanalysis.auth.security import decode_access_token
+from adanalysis.db import SessionDep
+from adanalysis.jobs.deps import JobServiceDep
+from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
+from adanalysis.jobs.schemas import JobDocument, JobSummary, MessageOut, error_responses
+from adanalysis.jobs.service import JobAlreadyFinishedError, JobNotFoundError
+
+router = APIRouter(prefix="/api/v1/ad_analysis", tags=["jobs"])
+
+NOT_FOUND = "Job not found. Check the job id; jobs are visible only to the user who started them."
+_404 = error_responses(e404="No such job for this user")
+_401 = error_responses(e401="Not signed in")
+
+
+@router.get("/job-status/{job_id}", response_model=JobDocument, responses={**_404, **_401})
+async def job_status(
+    job_id: str, user: CurrentUser, session: SessionDep, jobs: JobServiceDep
+) -> JobDocument:
+    """The whole job document: status, progress, message, errors, timestamps."""
+    job = await jobs.get_job_status(session, job_id=job_id, user_id=user.id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return JobDocument.model_validate(job)
+
+
+@router.get(
+    "/jobs/",
+    response_model=list[JobSummary],
+    responses={**_401, **error_responses(e404="The `before` cursor is unknown")},
+)
+async def list_jobs(
+    user: CurrentUser,
+    session: SessionDep,
+    jobs: JobServiceDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
+    status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
+    before: Annotated[str | None, Query(description="Last job id of the previous page")] = None,
+) -> list[JobSummary]:
+    """The user's jobs, newest first; the `X-Next-Before` header carries the next page's cursor."""
+    try:
+        page = await jobs.list_jobs(
+            session, user_id=user.id, limit=limit + 1, status=status_filter, before=before
+        )
+    except JobNotFoundError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor: " + NOT_FOUND
+        ) from None
+    if len(page) > limit:
+        page = page[:limit]
+        response.headers["X-Next-Before"] = page[-1].id
+    return [JobSummary.model_validate(job) for job in page]
+
+
+@router.delete(
+    "/job/{job_id}",
+    response_model=MessageOut,
+    responses={**_404, **_401, **error_responses(e409="The job already ended")},
+)
+async def cancel_job(
+    job_id: str, user: CurrentUser, session: SessionDep, jobs: JobServiceDep
+) -> MessageOut:
+    """Cancel a pending or running job; its partial results are kept."""
+    try:
+        await jobs.cancel_job(session, job_id=job_id, user_id=user.id)
+    except JobNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
+    except JobAlreadyFinishedError as exc:
+        return JSONResponse(  # type: ignore[return-value]
+            status_code=status.HTTP_409_CONFLICT,
+            content={
+                "detail": (
+                    f"Job already {exc.job.status}; only pending or running jobs can be cancelled."
+                )
+            },
+        )
+    return MessageOut(message="Job cancelled successfully")
+
+
+@router.websocket("/ws/jobs/{job_id}")
+async def job_updates(websocket: WebSocket, job_id: str, token: str = "") -> None:
+    """Live updates of one job; authenticate with `?token=<bearer token>`."""
+    app = websocket.app
+    user_id = decode_access_token(token, secret=app.state.secret_key) if token else None
+    # Subscribe before reading the row so no update can fall between the two.
+    async with app.state.events.subscribe(job_id) as queue:
+        async with app.state.session_factory() as session:
+            user = await session.get(User, user_id) if user_id else None
+            job = None
+            if user is not None:
+                job = await app.state.job_service.get_job_status(
+                    session, job_id=job_id, user_id=user.id
+                )
+        if job is None:
+            # 1008 policy violation: one answer for a bad token and for another user's job.
+            await websocket.close(code=1008, reason="Job not found or not signed in")
+            return
+        await websocket.accept()
+        await websocket.send_json(
+            JobDocument.model_validate(job).model_dump(mode="json", by_alias=True)
+        )
+        if job.status in FINAL_STATUSES:
+            await websocket.close()
+            return
+        final = {s.value for s in FINAL_STATUSES}
+        try:
+            while True:
+                event = await queue.get()
+                await websocket.send_json(_jsonable(event))
+                if event.get("status") in final:
+                    break
+        except WebSocketDisconnect:
+            return
+    await websocket.close()
+
+
+def _jsonable(event: dict[str, object]) -> dict[str, object]:
+    """Datetimes as ISO strings."""
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in event.items()}

@@ -1,0 +1,33 @@
+"""Logging for the server and workers; URLs that may carry tokens are redacted."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+", re.IGNORECASE)
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
+
+
+class RedactSecrets(logging.Filter):
+    """Masks access tokens in query strings and bearer headers of any record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message with secrets masked."""
+        message = record.getMessage()
+        redacted = _BEARER.sub(r"\1[redacted]", _TOKEN_IN_URL.sub(r"\1[redacted]", message))
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One handler on the root logger, with secret redaction."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # httpx logs every request URL at INFO; keep it at WARNING.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,52 @@
+"""Alembic environment: async engine, the models' metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from adanalysis.ads import models as _ads_models  # noqa: F401  (register tables)
+from adanalysis.auth import models as _auth_models  # noqa: F401
+from adanalysis.db import Base, create_engine
+from adanalysis.jobs import models as _jobs_models  # noqa: F401
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async() -> None:
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(_run_async())
+    else:  # called from async code (tests, the CLI inside a loop): migrate on a fresh loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _run_async()).result()
