@@ -18,7 +18,9 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-sandbox_app = typer.Typer(help="The offline Graph API sandbox (demo and tests).", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="The offline Graph API sandbox (demo and tests).", no_args_is_help=True
+)
 app.add_typer(sandbox_app, name="sandbox")
 
 DEMO_EMAIL = "demo@example.com"
@@ -40,6 +42,9 @@ def serve(
     from adanalysis.main import create_app
 
     settings = get_settings()
+    if "public_url" not in settings.model_fields_set:
+        public_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        settings = settings.model_copy(update={"public_url": f"http://{public_host}:{port}"})
     configure_logging(settings.log_level)
     if migrate_first:
         run_migrations(settings.sqlalchemy_url)
@@ -118,7 +123,7 @@ def users_create(
 
 @sandbox_app.command("demo-user")
 def sandbox_demo_user() -> None:
-    """Create the demo user with sandbox Facebook credentials (idempotent) and say how to sign in."""
+    """Create the demo user with sandbox credentials (idempotent) and say how to sign in."""
     from adanalysis.ads.credentials import save_credentials
     from adanalysis.auth.service import create_user, get_user_by_email
     from adanalysis.crypto import SecretBox

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
 
     # Sandbox Graph API (demo and tests)
     sandbox: bool = False
+    sandbox_latency_seconds: float = 0.0  # added to each sandbox Graph call (demos, tests)
+    sandbox_download_latency_seconds: float = 0.0
     public_url: str = "http://127.0.0.1:8000"
 
     @property

@@ -30,11 +30,17 @@ from adanalysis.monitoring.router import router as monitoring_router
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
+DEFAULT_GRAPH_URL = Settings.model_fields["graph_api_url"].default
 
 
 def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
     """A configured app; the executor starts with the app's lifespan."""
     settings = settings or get_settings()
+    if settings.sandbox and settings.graph_api_url == DEFAULT_GRAPH_URL:
+        # The embedded demo: the Graph client talks to the sandbox this app mounts.
+        settings = settings.model_copy(
+            update={"graph_api_url": f"{settings.public_url}/sandbox/graph"}
+        )
     for module in settings.job_modules:
         importlib.import_module(module)
 
@@ -86,9 +92,13 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     app.include_router(ads_router)
     app.include_router(monitoring_router)
     if settings.sandbox:
-        from adanalysis.sandbox.graph import create_graph_sandbox
+        from adanalysis.sandbox.graph import SandboxConfig, create_graph_sandbox
 
-        app.mount("/sandbox/graph", create_graph_sandbox())
+        config = SandboxConfig(
+            latency_seconds=settings.sandbox_latency_seconds,
+            download_latency_seconds=settings.sandbox_download_latency_seconds,
+        )
+        app.mount("/sandbox/graph", create_graph_sandbox(config))
     _serve_web_app(app)
     return app
 

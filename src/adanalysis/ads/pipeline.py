@@ -1,16 +1,400 @@
-"""run_ad_analysis: the work of an ad_analysis job (placeholder until the pipeline lands)."""
+"""run_ad_analysis: the work of an ad_analysis job, through the seed's stages 5 -> 100 %."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from adanalysis.ads import credentials, media
+from adanalysis.ads.errors import AdAnalysisError
+from adanalysis.ads.facebook import Ad, GraphClient, VideoSource
+from adanalysis.ads.insights import Analyzer, make_analyzer
+from adanalysis.ads.models import AdAnalysis
+from adanalysis.ads.transcription import Transcriber, Transcript, make_transcriber
+from adanalysis.jobs.errors import JobError
 from adanalysis.jobs.registry import JobOutcome, register
 from adanalysis.jobs.runtime import JobContext
 from adanalysis.jobs.service import AD_ANALYSIS
 
+log = logging.getLogger(__name__)
+# Graph calls in flight while resolving video URLs.
+GRAPH_CONCURRENCY = 4
+
+
+@dataclass
+class VideoWork:
+    """One video to analyse and the ads that use it."""
+
+    video_id: str
+    account_id: str
+    ad_ids: list[str] = field(default_factory=list)
+    ad_names: list[str] = field(default_factory=list)
+    thumbnail_url: str | None = None
+    source: VideoSource | None = None
+
+
+@dataclass
+class Engines:
+    """The transcriber and analyzer a job uses; built once per process and shared."""
+
+    transcriber: Transcriber
+    analyzer: Analyzer
+
+
+_engines: dict[int, Engines] = {}
+
+
+def engines_for(ctx: JobContext) -> Engines:
+    """The engines for these settings (the local Whisper model loads once per process)."""
+    key = id(ctx.settings)
+    if key not in _engines:
+        _engines[key] = Engines(make_transcriber(ctx.settings), make_analyzer(ctx.settings))
+    return _engines[key]
+
 
 @register(AD_ANALYSIS)
 async def run_ad_analysis(ctx: JobContext) -> JobOutcome:
-    """Walk the seed's stages; no analysis engine is wired yet, so nothing is analysed."""
-    await ctx.progress(5, "Job started")
-    await ctx.progress(10, "Checking previously analyzed videos...")
-    await ctx.progress(90, "Finalizing results...")
-    return JobOutcome(message="No analysis engine is wired yet: 0 ads analysed.", result_count=0)
+    """Fetch the ads, then download, transcribe, analyse and save each new video."""
+    return await Pipeline(ctx, engines_for(ctx)).run()
+
+
+class Pipeline:
+    """One run of the ad analysis for one job."""
+
+    def __init__(self, ctx: JobContext, engines: Engines) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.engines = engines
+        # Failure notes of an earlier attempt are dropped: those videos are tried again.
+        ctx.results = [
+            r for r in ctx.results if not (isinstance(r, dict) and r.get("status") == "failed")
+        ]
+        self.failures: list[AdAnalysisError] = []
+        self.total = 0
+        self.downloaded = 0
+        self.transcribed = 0
+        self.analysed = 0
+
+    async def run(self) -> JobOutcome:
+        """The stages of the seed, in order."""
+        ctx = self.ctx
+        await ctx.progress(5, "Job started")
+        await ctx.progress(10, "Checking previously analyzed videos...")
+        done = await self._analysed_video_ids()
+        token = await self._token()
+        accounts = self._accounts()
+        async with GraphClient.from_settings(self.settings, access_token=token) as graph:
+            ads = await self._fetch_ads(graph, accounts)
+            work = self._videos_of(ads)
+            new = [w for w in work if w.video_id not in done]
+            skipped = len(work) - len(new)
+            if not new:
+                await ctx.progress(90, "Finalizing results...")
+                return JobOutcome(
+                    message=self._nothing_to_do(ads, work, skipped), result_count=ctx.result_count
+                )
+            ready = await self._resolve_sources(graph, new)
+        self.total = len(new)
+        await self._process(ready)
+        outcome = self._outcome(skipped)
+        await ctx.progress(90, "Finalizing results...")
+        return outcome
+
+    async def _analysed_video_ids(self) -> set[str]:
+        async with self.ctx.session_factory() as session:
+            rows = await session.execute(
+                select(AdAnalysis.video_id).where(AdAnalysis.user_id == self.ctx.user_id)
+            )
+            return set(rows.scalars())
+
+    async def _token(self) -> str:
+        async with self.ctx.session_factory() as session:
+            stored = await credentials.read_token(
+                session, box=self.ctx.services.secrets, user_id=self.ctx.user_id
+            )
+        if stored is None:
+            raise JobError(
+                "Invalid Facebook access token. Please update your credentials.",
+                code="facebook_credentials_missing",
+            )
+        return stored[0]
+
+    def _accounts(self) -> list[str]:
+        params = self.ctx.parameters
+        accounts = params.get("account_ids") or [params["account_id"]]
+        return [str(a) for a in accounts]
+
+    async def _fetch_ads(self, graph: GraphClient, accounts: Sequence[str]) -> list[tuple[str, Ad]]:
+        found: list[tuple[str, Ad]] = []
+        for i, account in enumerate(accounts, start=1):
+            suffix = f" ({i}/{len(accounts)} accounts)" if len(accounts) > 1 else ""
+            await self.ctx.progress(
+                20 + 15 * (i - 1) // len(accounts), f"Fetching Facebook ads{suffix}..."
+            )
+            ads = await graph.list_ads(account, statuses=self.settings.ad_effective_statuses)
+            found.extend((account, ad) for ad in ads)
+        return found
+
+    @staticmethod
+    def _videos_of(ads: list[tuple[str, Ad]]) -> list[VideoWork]:
+        """One entry per video, listing every ad that uses it (a video can be in several ads)."""
+        by_video: dict[str, VideoWork] = {}
+        for account, ad in ads:
+            for video_id in ad.video_ids:
+                entry = by_video.setdefault(
+                    video_id, VideoWork(video_id, account, thumbnail_url=ad.thumbnail_url)
+                )
+                entry.ad_ids.append(ad.id)
+                entry.ad_names.append(ad.name)
+        return list(by_video.values())
+
+    def _nothing_to_do(self, ads: list[tuple[str, Ad]], work: list[VideoWork], skipped: int) -> str:
+        if not ads:
+            return "Analysis completed successfully! No ads were found in this ad account."
+        if not work:
+            return f"Analysis completed successfully! None of the {len(ads)} ads has a video."
+        return (
+            "Analysis completed successfully! Processed 0 ads: "
+            f"all {skipped} videos were analyzed before."
+        )
+
+    async def _resolve_sources(self, graph: GraphClient, work: list[VideoWork]) -> list[VideoWork]:
+        """Download URLs for each video, concurrently; a video without one is a warning."""
+        await self.ctx.progress(35, "Getting video URLs...")
+        limit = asyncio.Semaphore(GRAPH_CONCURRENCY)
+        resolved = 0
+
+        async def resolve(item: VideoWork) -> None:
+            nonlocal resolved
+            async with limit:
+                self.ctx.check_cancelled()
+                try:
+                    item.source = await graph.get_video(item.video_id)
+                except AdAnalysisError as exc:
+                    if exc.fatal:
+                        raise
+                    self._record_failure(item, exc)
+            resolved += 1
+            await self.ctx.progress(
+                35 + 15 * resolved // len(work), f"Getting video URLs ({resolved}/{len(work)})..."
+            )
+
+        await _gather_all(resolve(item) for item in work)
+        return [item for item in work if item.source is not None]
+
+    async def _process(self, work: list[VideoWork]) -> None:
+        """Download, transcribe and analyse videos concurrently, each stage with its own limit."""
+        s = self.settings
+        stages = _Stages(
+            download=asyncio.Semaphore(s.download_concurrency),
+            transcribe=asyncio.Semaphore(s.transcribe_concurrency),
+            analyse=asyncio.Semaphore(s.analyze_concurrency),
+            # Bounds the videos on disk at once: downloads must not run far ahead of transcription.
+            on_disk=asyncio.Semaphore(s.download_concurrency + s.transcribe_concurrency),
+        )
+        await self._report()
+        tmp_root = s.data_dir / "tmp"
+        async with httpx.AsyncClient(timeout=s.download_timeout_seconds) as http:
+            await _gather_all(self._one_video(item, stages, http, tmp_root) for item in work)
+
+    async def _one_video(
+        self, item: VideoWork, stages: _Stages, http: httpx.AsyncClient, tmp_root: Path
+    ) -> None:
+        """The whole path of one video; a non-fatal error is recorded and the job goes on."""
+        stage = "download"
+        try:
+            async with stages.on_disk:
+                with media.temporary_workdir(tmp_root) as workdir:
+                    async with stages.download:
+                        self.ctx.check_cancelled()
+                        audio = await self._download_audio(item, http, workdir)
+                    self.downloaded += 1
+                    stage = "transcribe"
+                    await self._report()
+                    async with stages.transcribe:
+                        self.ctx.check_cancelled()
+                        transcript = await self.engines.transcriber.transcribe(audio)
+            self.transcribed += 1
+            stage = "analyse"
+            await self._report()
+            async with stages.analyse:
+                self.ctx.check_cancelled()
+                insights = await self.engines.analyzer.analyze(
+                    transcript,
+                    ad_name=item.ad_names[0] if item.ad_names else None,
+                    duration=_duration(item, transcript),
+                )
+            await self._save(item, transcript, insights.model_dump(mode="json"))
+            self.analysed += 1
+            await self._report()
+        except AdAnalysisError as exc:
+            if exc.fatal:
+                raise
+            self._record_failure(item, exc)
+            log.debug("video %s failed while it was at the %s stage", item.video_id, stage)
+            await self._report()
+
+    async def _download_audio(
+        self, item: VideoWork, http: httpx.AsyncClient, workdir: Path
+    ) -> Path:
+        assert item.source is not None
+        video = workdir / "video.mp4"
+        await media.download_video(
+            http,
+            item.source.source,
+            video,
+            max_bytes=self.settings.max_video_bytes,
+            timeout=self.settings.download_timeout_seconds,
+        )
+        ffmpeg = media.ffmpeg_executable(self.settings.ffmpeg_path)
+        if self.engines.transcriber.name == "openai":
+            audio = await media.compress_audio_for_upload(video, workdir, ffmpeg=ffmpeg)
+        else:
+            audio = await media.extract_audio(video, workdir / "audio.wav", ffmpeg=ffmpeg)
+        video.unlink(missing_ok=True)  # the audio is all later stages need
+        return audio
+
+    async def _save(
+        self, item: VideoWork, transcript: Transcript, insights: dict[str, Any]
+    ) -> None:
+        """Store one analysis at once, so a cancel, failure or crash keeps it."""
+        source = item.source
+        row = AdAnalysis(
+            user_id=self.ctx.user_id,
+            account_id=item.account_id,
+            video_id=item.video_id,
+            ad_ids=item.ad_ids,
+            ad_names=item.ad_names,
+            title=source.title if source else None,
+            thumbnail_url=(source.picture if source else None) or item.thumbnail_url,
+            duration_seconds=_duration(item, transcript),
+            transcript=transcript.text,
+            segments=[s.model_dump() for s in transcript.segments],
+            language=transcript.language,
+            insights=insights,
+            transcriber=self.engines.transcriber.name,
+            transcription_model=self.engines.transcriber.model,
+            analyzer=self.engines.analyzer.name,
+            analysis_model=self.engines.analyzer.model,
+            job_id=self.ctx.job_id,
+        )
+        async with self.ctx.session_factory() as session:
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:  # saved already (by an earlier attempt that died mid-commit)
+                await session.rollback()
+                return
+        self.ctx.add_result(
+            {
+                "video_id": item.video_id,
+                "status": "analyzed",
+                "analysis_id": row.id,
+                "ad_ids": item.ad_ids,
+            },
+            counts=True,
+        )
+
+    def _record_failure(self, item: VideoWork, exc: AdAnalysisError) -> None:
+        log.info("job %s: video %s failed: %s", self.ctx.job_id, item.video_id, exc.code)
+        self.failures.append(exc)
+        self.ctx.add_result(
+            {
+                "video_id": item.video_id,
+                "status": "failed",
+                "ad_ids": item.ad_ids,
+                "error": exc.message,
+                "code": exc.code,
+            }
+        )
+
+    async def _report(self) -> None:
+        """Progress over overlapping stages: downloads 50-65, transcripts 65-80, analyses 80-90.
+
+        Counters hold successes; a failed video leaves the denominator, so progress stays where
+        the work really is (a job whose every download failed stays near 50 %).
+        """
+        failed = len(self.failures)
+        ok = self.total - failed
+        if ok > 0:
+            share = [
+                min(1.0, done / ok) for done in (self.downloaded, self.transcribed, self.analysed)
+            ]
+            await self.ctx.progress(
+                50 + int(15 * share[0] + 15 * share[1] + 10 * share[2]), self._stage_message(failed)
+            )
+        else:
+            await self.ctx.progress(self.ctx.progress_pct, self._stage_message(failed))
+
+    def _stage_message(self, failed: int) -> str:
+        """The earliest stage not finished, counting failed videos as done with it."""
+        for verb, done in (
+            ("Downloading videos", self.downloaded),
+            ("Transcribing videos", self.transcribed),
+            ("Analyzing content", self.analysed),
+        ):
+            if done + failed < self.total:
+                return f"{verb} ({done + failed}/{self.total})..."
+        return f"Analyzing content ({self.total}/{self.total})..."
+
+    def _outcome(self, skipped: int) -> JobOutcome:
+        made = self.ctx.result_count
+        failed = len(self.failures)
+        # The job fails only when nothing of the account could be analysed, now or before.
+        if failed and failed == self.total and not skipped:
+            raise _all_failed(self.failures)
+        message = f"Analysis completed successfully! Processed {made} ads."
+        if skipped:
+            message += f" {_videos(skipped)} analyzed before {_were(skipped)} skipped."
+        if failed:
+            message += f" {_videos(failed)} could not be analyzed; see the job's results."
+        return JobOutcome(message=message, result_count=made)
+
+
+def _videos(n: int) -> str:
+    return f"{n} video" if n == 1 else f"{n} videos"
+
+
+def _were(n: int) -> str:
+    return "was" if n == 1 else "were"
+
+
+@dataclass
+class _Stages:
+    download: asyncio.Semaphore
+    transcribe: asyncio.Semaphore
+    analyse: asyncio.Semaphore
+    on_disk: asyncio.Semaphore
+
+
+def _duration(item: VideoWork, transcript: Transcript) -> float | None:
+    if item.source is not None and item.source.length:
+        return item.source.length
+    return transcript.duration
+
+
+def _all_failed(failures: list[AdAnalysisError]) -> JobError:
+    """The job's error when no video could be analysed: the most common cause."""
+    counts = Counter(f.message for f in failures)
+    message, _ = counts.most_common(1)[0]
+    first = next(f for f in failures if f.message == message)
+    return JobError(message, code=first.code)
+
+
+async def _gather_all(coros: Any) -> None:
+    """Run coroutines together; the first fatal error cancels the rest and is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coro in coros:
+                group.create_task(coro)
+    except BaseExceptionGroup as group_error:
+        raise group_error.exceptions[0] from None

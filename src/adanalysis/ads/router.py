@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from adanalysis.ads import credentials as creds_service
-from adanalysis.ads.schemas import CredentialsIn, CredentialsOut, StartAnalysisRequest
+from adanalysis.ads import service as analyses_service
+from adanalysis.ads.schemas import (
+    AdAnalysisOut,
+    CredentialsIn,
+    CredentialsOut,
+    StartAnalysisRequest,
+    normalise_account_id,
+)
 from adanalysis.auth.deps import CurrentUser
 from adanalysis.crypto import SecretBox
 from adanalysis.db import SessionDep
 from adanalysis.jobs.deps import JobServiceDep
-from adanalysis.jobs.models import JobStatus
+from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
 from adanalysis.jobs.schemas import JobConflict, JobStarted, error_responses
 from adanalysis.jobs.service import ActiveJobExistsError
 
@@ -127,3 +137,109 @@ async def start_analysis(
         estimated_duration_seconds=(job.estimated_duration_seconds if job else None)
         or jobs.default_estimate_seconds,
     )
+
+
+@router.get(
+    "/",
+    response_model=list[AdAnalysisOut],
+    responses={**_401, **error_responses(e404="The `before` cursor is unknown")},
+)
+async def list_analyses(
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    account_id: Annotated[str | None, Query(max_length=64)] = None,
+    job_id: Annotated[str | None, Query(max_length=24)] = None,
+    before: Annotated[
+        str | None, Query(description="Last analysis id of the previous page")
+    ] = None,
+) -> list[AdAnalysisOut]:
+    """Your analysed videos, newest first; `X-Next-Before` carries the next page's cursor."""
+    account = None
+    if account_id is not None:
+        try:
+            account = normalise_account_id(account_id)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    try:
+        rows = await analyses_service.list_analyses(
+            session,
+            user_id=user.id,
+            limit=limit + 1,
+            account_id=account,
+            job_id=job_id,
+            before=before,
+        )
+    except analyses_service.AnalysisNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor.") from None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        response.headers["X-Next-Before"] = rows[-1].id
+    return [AdAnalysisOut.model_validate(row) for row in rows]
+
+
+@router.get(
+    "/{analysis_id}",
+    response_model=AdAnalysisOut,
+    responses={**_401, **error_responses(e404="No such analysis for this user")},
+)
+async def get_analysis(analysis_id: str, user: CurrentUser, session: SessionDep) -> AdAnalysisOut:
+    """One analysed video: transcript, segments and insights."""
+    row = await analyses_service.get_analysis(session, analysis_id=analysis_id, user_id=user.id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Analysis not found.")
+    return AdAnalysisOut.model_validate(row)
+
+
+@router.post(
+    "/analyze/",
+    deprecated=True,
+    response_model=list[AdAnalysisOut],
+    responses={
+        **_401,
+        **error_responses(e400="No Facebook credentials saved", e502="The analysis job failed"),
+        409: {"model": JobConflict, "description": "An analysis is already pending or running"},
+    },
+)
+async def analyze_legacy(
+    request: Request,
+    response: Response,
+    user: CurrentUser,
+    session: SessionDep,
+    jobs: JobServiceDep,
+    body: StartAnalysisRequest | None = None,
+) -> list[AdAnalysisOut]:
+    """Deprecated: runs the same background job and waits for it; use start-analysis instead."""
+    response.headers["Deprecation"] = "true"
+    response.headers["Link"] = '</api/v1/ad_analysis/start-analysis/>; rel="successor-version"'
+    started = await start_analysis(request, user, session, jobs, body)
+    if isinstance(started, JSONResponse):
+        started.headers["Deprecation"] = "true"
+        return started  # type: ignore[return-value]
+    job = await _wait_until_finished(request, started.job_id, user.id)
+    if job.status != JobStatus.COMPLETED:
+        return JSONResponse(  # type: ignore[return-value]
+            status_code=status.HTTP_502_BAD_GATEWAY,
+            content={"detail": job.error_message or job.message or f"The analysis {job.status}."},
+            headers={"Deprecation": "true"},
+        )
+    rows = await analyses_service.list_analyses(session, user_id=user.id, limit=1000, job_id=job.id)
+    return [AdAnalysisOut.model_validate(row) for row in rows]
+
+
+async def _wait_until_finished(request: Request, job_id: str, user_id: str) -> Any:
+    """Wait for a job's end, woken by its events and re-reading the row as the truth."""
+    app = request.app
+    async with app.state.events.subscribe(job_id) as queue:
+        while True:
+            async with app.state.session_factory() as session:
+                job = await app.state.job_service.get_job_status(
+                    session, job_id=job_id, user_id=user_id
+                )
+            if job is None or job.status in FINAL_STATUSES:
+                return job
+            try:
+                await asyncio.wait_for(queue.get(), timeout=2)
+            except TimeoutError:
+                pass  # a worker in another process: poll the row

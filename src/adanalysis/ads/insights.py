@@ -1,0 +1,227 @@
+"""The analysis of one ad's transcript: OpenAI structured outputs, or offline heuristics."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import openai
+from pydantic import BaseModel, Field, field_validator
+
+from adanalysis.ads.errors import AnalysisError
+from adanalysis.ads.openai_errors import call_openai
+from adanalysis.ads.transcription import Transcript
+
+if TYPE_CHECKING:
+    from adanalysis.config import Settings
+
+log = logging.getLogger(__name__)
+
+HookType = Literal[
+    "question", "statistic", "bold_claim", "pain_point", "command", "story", "social_proof", "other"
+]
+
+# No defaults and no numeric bounds in the schema: OpenAI strict structured outputs require every
+# field and reject some keywords; bounds are enforced by the validators instead.
+
+
+class Hook(BaseModel):
+    """What the ad says in its first seconds, and the kind of hook it is."""
+
+    text: str = Field(description="The words spoken in roughly the first 3 seconds")
+    type: HookType
+
+
+class CallToAction(BaseModel):
+    """The action the ad asks for, and when (seconds from the start) it is said."""
+
+    text: str | None
+    timestamp_seconds: float | None
+
+
+class EmotionalTone(BaseModel):
+    """The overall tone; score from -1 (negative) to 1 (positive)."""
+
+    label: str
+    score: float
+
+    @field_validator("score")
+    @classmethod
+    def _clamp(cls, value: float) -> float:
+        return max(-1.0, min(1.0, value))
+
+
+class Evidence(BaseModel):
+    """A quote from the transcript that backs a finding."""
+
+    quote: str
+    timestamp_seconds: float | None
+
+
+class AdInsights(BaseModel):
+    """The analysis of one ad video's spoken content."""
+
+    hook: Hook
+    core_message: str | None = Field(description="The main point of the ad in one sentence")
+    offer: str | None = Field(description="The concrete offer (discount, free trial...), if any")
+    pain_points: list[str]
+    benefits: list[str]
+    social_proof: list[str]
+    urgency: str | None
+    call_to_action: CallToAction
+    emotional_tone: EmotionalTone
+    words_per_minute: float | None
+    speech_in_first_5s: bool
+    brand_first_mention_seconds: float | None
+    strengths: list[str]
+    weaknesses: list[str]
+    suggestions: list[str]
+    score: int | None = Field(description="Overall effectiveness from 0 to 100")
+    score_reasons: list[str]
+    evidence: list[Evidence]
+
+    @field_validator("score")
+    @classmethod
+    def _clamp_score(cls, value: int | None) -> int | None:
+        return None if value is None else max(0, min(100, value))
+
+
+class Analyzer(Protocol):
+    """Turns a transcript into AdInsights."""
+
+    name: str  # "openai" | "heuristic"
+    model: str
+
+    async def analyze(
+        self, transcript: Transcript, *, ad_name: str | None = None, duration: float | None = None
+    ) -> AdInsights:
+        """The insights for one ad."""
+        ...
+
+
+SYSTEM_PROMPT = """You are an expert direct-response video ad analyst.
+You get the timestamped transcript of one Facebook video ad. Analyse only what is in it; never
+invent an offer, social proof or call to action that is not said. Use null or empty lists when
+something is absent. Timestamps are seconds from the start of the video. The hook is what is said
+in about the first 3 seconds. Score the ad from 0 to 100 for its likely effectiveness and give the
+reasons for the score. Quote the transcript in the evidence."""
+
+
+def format_transcript(transcript: Transcript) -> str:
+    """The transcript as "[start-end] text" lines (the fake server parses this format back)."""
+    if not transcript.segments:
+        return transcript.text
+    return "\n".join(f"[{s.start:.2f}-{s.end:.2f}] {s.text}" for s in transcript.segments)
+
+
+def user_prompt(transcript: Transcript, *, ad_name: str | None, duration: float | None) -> str:
+    """The user message for one ad."""
+    lines = []
+    if ad_name:
+        lines.append(f"Ad name: {ad_name}")
+    if duration is not None:
+        lines.append(f"Video duration: {duration:.1f} seconds")
+    if transcript.language:
+        lines.append(f"Language: {transcript.language}")
+    lines += ["Transcript:", format_transcript(transcript)]
+    return "\n".join(lines)
+
+
+class OpenAIAnalyzer:
+    """OpenAI chat completions with structured outputs (strict JSON schema of AdInsights)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        model: str = "gpt-4o-mini",
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        client: openai.AsyncOpenAI | None = None,
+        retry_initial_delay: float = 1.0,
+    ) -> None:
+        self.model = model
+        self.max_retries = max_retries
+        self.retry_initial_delay = retry_initial_delay
+        if client is None:
+            client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout)
+        # Retries are ours (call_openai): the SDK would also retry "insufficient_quota" 429s.
+        self._client = client.with_options(max_retries=0)
+
+    async def analyze(
+        self, transcript: Transcript, *, ad_name: str | None = None, duration: float | None = None
+    ) -> AdInsights:
+        """Ask the model for AdInsights; a refusal or cut-off answer fails only this video."""
+        if not transcript.text.strip():
+            # Nothing to pay the model for: the heuristics describe a silent ad honestly.
+            from adanalysis.ads.heuristics import analyze_transcript
+
+            return analyze_transcript(transcript, ad_name=ad_name, duration=duration)
+        messages: Any = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {
+                "role": "user",
+                "content": user_prompt(transcript, ad_name=ad_name, duration=duration),
+            },
+        ]
+
+        async def call() -> Any:
+            return await self._client.chat.completions.parse(
+                model=self.model, messages=messages, response_format=AdInsights
+            )
+
+        try:
+            completion = await call_openai(
+                call,
+                max_retries=self.max_retries,
+                fallback=AnalysisError,
+                action="analyse",
+                retry_initial_delay=self.retry_initial_delay,
+            )
+        except AnalysisError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, openai.LengthFinishReasonError):
+                raise AnalysisError("The AI analysis of this ad was cut short.") from cause
+            if isinstance(cause, openai.ContentFilterFinishReasonError):
+                raise AnalysisError("The AI content filter blocked the analysis of this ad.") from (
+                    cause
+                )
+            raise
+        message = completion.choices[0].message
+        if message.refusal:
+            raise AnalysisError("The AI declined to analyse this ad.")
+        if message.parsed is None:
+            raise AnalysisError("The AI returned no analysis for this ad.")
+        parsed: AdInsights = message.parsed
+        return parsed
+
+
+class HeuristicAnalyzer:
+    """Offline rules over the transcript and its timestamps; no network, no model."""
+
+    name = "heuristic"
+    model = "rules-v1"
+
+    async def analyze(
+        self, transcript: Transcript, *, ad_name: str | None = None, duration: float | None = None
+    ) -> AdInsights:
+        """The insights the rules can honestly compute."""
+        from adanalysis.ads.heuristics import analyze_transcript
+
+        return analyze_transcript(transcript, ad_name=ad_name, duration=duration)
+
+
+def make_analyzer(settings: Settings) -> Analyzer:
+    """OpenAI when an API key is set, else the heuristic analyzer."""
+    if settings.openai_api_key is not None:
+        return OpenAIAnalyzer(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            model=settings.openai_analysis_model,
+            timeout=settings.openai_timeout_seconds,
+            max_retries=settings.openai_max_retries,
+        )
+    return HeuristicAnalyzer()

@@ -1,0 +1,409 @@
+"""A Graph API sandbox over the bundled sample videos: ads, video sources, usage headers, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+
+from adanalysis.sandbox.samples import SampleVideo, load_samples
+
+# The tokens below are public sandbox fixtures, not secrets.
+SANDBOX_TOKEN = "sandbox"  # noqa: S105
+SANDBOX_ACCOUNT_ID = "act_1234567890"
+# Tokens that make the sandbox misbehave the way Facebook does.
+EXPIRED_TOKEN = "sandbox-expired"  # noqa: S105
+RATE_LIMITED_TOKEN = "sandbox-rate-limited"  # noqa: S105
+FLAKY_TOKEN = "sandbox-flaky"  # noqa: S105
+NO_PERMISSION_TOKEN = "sandbox-no-permission"  # noqa: S105
+THROTTLED_TOKEN = "sandbox-throttled"  # noqa: S105
+VALID_TOKENS = frozenset({SANDBOX_TOKEN, FLAKY_TOKEN, THROTTLED_TOKEN})
+FLAKY_FAILURES_PER_PATH = 2
+# Minutes the rate-limited token reports in estimated_time_to_regain_access.
+RATE_LIMIT_REGAIN_MINUTES = 15
+MISSING_SOURCE_VIDEO_ID = "1200000000000099"
+DEFAULT_STATUSES = ("ACTIVE", "PAUSED", "PENDING_REVIEW", "DISAPPROVED", "WITH_ISSUES")
+_ACCOUNT_NUMBER = SANDBOX_ACCOUNT_ID.removeprefix("act_")
+
+
+@dataclass
+class SandboxConfig:
+    """Knobs for demos and benchmarks."""
+
+    latency_seconds: float = 0  # added to every Graph call
+    download_latency_seconds: float = 0  # added before a video download starts
+    extra_ads: int = 0  # synthetic ACTIVE ads, each with its own video id
+    page_size: int = 25  # default `limit` of the ads edge, as on Facebook
+
+
+@dataclass(frozen=True)
+class _Video:
+    video_id: str
+    sample: SampleVideo
+    has_source: bool = True
+
+
+class GraphApiError(Exception):
+    """An error the sandbox answers in Graph's JSON shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: int,
+        type_: str = "OAuthException",
+        subcode: int | None = None,
+        transient: bool = False,
+        usage: str = "low",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {
+            "message": message,
+            "type": type_,
+            "code": code,
+            "fbtrace_id": "A" + secrets.token_urlsafe(16),
+            "is_transient": transient,
+        }
+        if subcode is not None:
+            self.body["error_subcode"] = subcode
+        self.usage = usage
+
+
+def _usage_headers(level: str) -> dict[str, str]:
+    """X-App-Usage, X-Ad-Account-Usage and X-Business-Use-Case-Usage at a usage level."""
+    pct, regain = {
+        "low": (3, 0),
+        "throttled": (95, 1),
+        "limited": (100, RATE_LIMIT_REGAIN_MINUTES),
+    }[level]
+    app = {"call_count": pct, "total_cputime": max(1, pct // 3), "total_time": max(1, pct // 3)}
+    account = {
+        "acc_id_util_pct": float(pct),
+        "reset_time_duration": regain * 60,  # seconds
+        "ads_api_access_tier": "development_access",
+    }
+    buc = {
+        _ACCOUNT_NUMBER: [
+            {
+                "type": "ads_management",
+                "call_count": pct,
+                "total_cputime": max(1, pct // 3),
+                "total_time": max(1, pct // 3),
+                "estimated_time_to_regain_access": regain,  # minutes
+                "ads_api_access_tier": "development_access",
+            }
+        ]
+    }
+    return {
+        "X-App-Usage": json.dumps(app, separators=(",", ":")),
+        "X-Ad-Account-Usage": json.dumps(account, separators=(",", ":")),
+        "X-Business-Use-Case-Usage": json.dumps(buc, separators=(",", ":")),
+    }
+
+
+def _creative(
+    n: int, *, video_id: str | None = None, story: str | None = None, feed: list[str] | None = None
+) -> dict[str, Any]:
+    creative: dict[str, Any] = {"id": f"23850000000000{n:02d}"}
+    if video_id:
+        creative["video_id"] = video_id
+    if story:
+        creative["object_story_spec"] = {
+            "page_id": "100000000000001",
+            "video_data": {"video_id": story, "call_to_action": {"type": "SHOP_NOW"}},
+        }
+    if feed:
+        creative["asset_feed_spec"] = {"videos": [{"video_id": v} for v in feed]}
+    if not (video_id or story or feed):
+        creative["object_story_spec"] = {
+            "page_id": "100000000000001",
+            "link_data": {
+                "image_hash": "5f4dcc3b5aa765d61d8327deb882cf99",
+                "link": "https://example.com",
+            },
+        }
+    return creative
+
+
+def _catalog_ads(samples: tuple[SampleVideo, ...]) -> list[dict[str, Any]]:
+    """The fixed ads: every way a creative holds a video, plus the awkward cases."""
+    v = [s.video_id for s in samples]
+    rows: list[tuple[str, str, dict[str, Any]]] = [
+        ("Brewly coffee - prospecting", "ACTIVE", _creative(1, video_id=v[0])),
+        ("SmileSonic toothbrush", "ACTIVE", _creative(2, story=v[1])),
+        ("Shoes and insoles - dynamic creative", "ACTIVE", _creative(3, feed=[v[2], v[3]])),
+        ("FreshBox meal kits", "ACTIVE", _creative(4, video_id=v[4])),
+        ("Brewly coffee - retargeting", "ACTIVE", _creative(5, video_id=v[0])),
+        ("Budget app story", "PAUSED", _creative(6, story=v[5])),
+        ("Natural skin care", "ACTIVE", _creative(7, video_id=v[6], story=v[6])),
+        ("Sales coaching", "ACTIVE", _creative(8, story=v[7])),
+        ("Summit backpack", "ACTIVE", _creative(9, video_id=v[8])),
+        ("Spring sale - image only", "ACTIVE", _creative(10)),
+        ("Removed video", "ACTIVE", _creative(11, video_id=MISSING_SOURCE_VIDEO_ID)),
+        ("Skin care - last season", "ARCHIVED", _creative(12, video_id=v[6])),
+        ("Sales coaching - old", "DELETED", _creative(13, story=v[7])),
+    ]
+    ads = []
+    for n, (name, status, creative) in enumerate(rows, start=1):
+        ads.append(
+            {
+                "id": f"238400000000{n:04d}",
+                "name": name,
+                "effective_status": status,
+                "created_time": f"2025-05-{28 - n:02d}T10:00:00+0000",
+                "creative": creative,
+            }
+        )
+    return ads
+
+
+class _World:
+    """The sandbox's ads and videos, built once per app."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        samples = load_samples()
+        self.videos: dict[str, _Video] = {s.video_id: _Video(s.video_id, s) for s in samples}
+        self.videos[MISSING_SOURCE_VIDEO_ID] = _Video(
+            MISSING_SOURCE_VIDEO_ID, samples[0], has_source=False
+        )
+        self.ads = _catalog_ads(samples)
+        for i in range(config.extra_ads):
+            video_id = f"13000000{i:08d}"
+            self.videos[video_id] = _Video(video_id, samples[i % len(samples)])
+            self.ads.append(
+                {
+                    "id": f"23841000{i:08d}",
+                    "name": f"Synthetic ad {i + 1}",
+                    "effective_status": "ACTIVE",
+                    "created_time": "2025-04-01T10:00:00+0000",
+                    "creative": {
+                        "id": f"23851000{i:08d}",
+                        "video_id": video_id,
+                        "thumbnail_url": None,
+                    },
+                }
+            )
+
+
+def _top_level_fields(fields: str | None) -> set[str]:
+    """Names in a Graph `fields` expression, ignoring nested `{...}` selections."""
+    names: set[str] = set()
+    depth = 0
+    current = ""
+    for char in fields or "":
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            names.add(current.strip())
+            current = ""
+        elif depth == 0:
+            current += char
+    names.add(current.strip())
+    names.discard("")
+    return names
+
+
+def _select(obj: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    wanted = _top_level_fields(fields) | {"id"}
+    return {key: value for key, value in obj.items() if key in wanted}
+
+
+def _encode_cursor(page: int) -> str:
+    return base64.urlsafe_b64encode(f"page:{page}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("page:"))
+    except ValueError as exc:
+        raise GraphApiError(400, "(#100) Invalid cursor", code=100, type_="OAuthException") from exc
+
+
+def _unsupported(object_id: str) -> GraphApiError:
+    return GraphApiError(
+        400,
+        f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be loaded "
+        "due to missing permissions, or does not support this operation. Please read the Graph "
+        "API documentation at https://developers.facebook.com/docs/graph-api",
+        code=100,
+        subcode=33,
+        type_="GraphMethodException",
+    )
+
+
+def _token(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() in {"bearer", "oauth"} and value:
+        return value.strip()
+    return request.query_params.get("access_token")
+
+
+def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
+    """A FastAPI app that answers like graph.facebook.com for the sandbox account."""
+    config = config or SandboxConfig()
+    world = _World(config)
+    # Requests seen per path for the flaky token; per app so tests start clean.
+    flaky_hits: defaultdict[str, int] = defaultdict(int)
+    app = FastAPI(title="Graph API sandbox", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(GraphApiError)
+    async def graph_error(request: Request, exc: GraphApiError) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.body}, status_code=exc.status, headers=_usage_headers(exc.usage)
+        )
+
+    async def graph_call(request: Request, response: Response) -> None:
+        """Latency, token checks and faults shared by every Graph endpoint."""
+        if config.latency_seconds:
+            await asyncio.sleep(config.latency_seconds)
+        token = _token(request)
+        if token is None:
+            raise GraphApiError(
+                400, "An access token is required to request this resource.", code=104
+            )
+        if token == EXPIRED_TOKEN:
+            raise GraphApiError(
+                400,
+                "Error validating access token: Session has expired on Sunday, 01-Jun-25 "
+                "10:00:00 PDT. The current time is Monday, 02-Jun-25 10:00:00 PDT.",
+                code=190,
+                subcode=463,
+            )
+        if token == NO_PERMISSION_TOKEN:
+            raise GraphApiError(403, "(#200) Requires ads_read permission", code=200)
+        if token == RATE_LIMITED_TOKEN:
+            on_account = request.url.path.endswith("/ads")
+            raise GraphApiError(
+                400,
+                "There have been too many calls to this ad-account. Wait a bit and try again."
+                if on_account
+                else "(#17) User request limit reached",
+                code=80004 if on_account else 17,
+                subcode=2446079,
+                usage="limited",
+            )
+        if token not in VALID_TOKENS:
+            raise GraphApiError(
+                400, "Invalid OAuth access token - Cannot parse access token", code=190
+            )
+        if token == FLAKY_TOKEN:
+            flaky_hits[request.url.path] += 1
+            if flaky_hits[request.url.path] <= FLAKY_FAILURES_PER_PATH:
+                raise GraphApiError(
+                    500,
+                    "An unexpected error has occurred. Please retry your request later.",
+                    code=2,
+                    transient=True,
+                )
+        level = "throttled" if token == THROTTLED_TOKEN else "low"
+        response.headers.update(_usage_headers(level))
+
+    @app.get("/videos/{video_id}.mp4", name="video_file")
+    async def video_file(video_id: str) -> Response:
+        """The MP4 behind a video's `source`, streamed from the bundled samples."""
+        video = world.videos.get(video_id)
+        headers = _usage_headers("low")
+        if video is None or not video.has_source:
+            return Response(status_code=404, headers=headers)
+        if config.download_latency_seconds:
+            await asyncio.sleep(config.download_latency_seconds)
+        return FileResponse(video.sample.path, media_type="video/mp4", headers=headers)
+
+    @app.get("/thumbnails/{object_id}.svg", name="thumbnail")
+    async def thumbnail(object_id: str) -> Response:
+        """A placeholder thumbnail."""
+        svg = (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180">'
+            '<rect width="100%" height="100%" fill="#3b5998"/></svg>'
+        )
+        return Response(svg, media_type="image/svg+xml", headers=_usage_headers("low"))
+
+    @app.get("/{version}/{account_id}/ads", dependencies=[Depends(graph_call)])
+    async def list_ads(
+        request: Request,
+        version: str,
+        account_id: str,
+        fields: str | None = None,
+        effective_status: str | None = None,
+        limit: Annotated[int | None, Query(ge=1)] = None,
+        after: str | None = None,
+    ) -> dict[str, Any]:
+        """The ads edge of the sandbox account, cursor-paged with one empty page before the last."""
+        if account_id not in {SANDBOX_ACCOUNT_ID, _ACCOUNT_NUMBER}:
+            raise _unsupported(account_id)
+        statuses = _parse_statuses(effective_status)
+        matching = [ad for ad in world.ads if ad["effective_status"] in statuses]
+        size = limit or config.page_size
+        chunks = [matching[i : i + size] for i in range(0, len(matching), size)]
+        # Facebook sometimes returns an empty page that still has `next`; clients must go on.
+        pages = [*chunks[:-1], [], *chunks[-1:]] if chunks else [[]]
+        index = _decode_cursor(after) if after else 0
+        page = pages[index] if 0 <= index < len(pages) else []
+        data = [_with_thumbnail(request, _select(ad, fields)) for ad in page]
+        paging: dict[str, Any] = {
+            "cursors": {"before": _encode_cursor(index), "after": _encode_cursor(index + 1)}
+        }
+        if index + 1 < len(pages):
+            paging["next"] = str(request.url.include_query_params(after=_encode_cursor(index + 1)))
+        if index > 0:
+            paging["previous"] = str(
+                request.url.remove_query_params("after").include_query_params(
+                    before=_encode_cursor(index)
+                )
+            )
+        return {"data": data, "paging": paging}
+
+    @app.get("/{version}/{object_id}", dependencies=[Depends(graph_call)])
+    async def get_object(
+        request: Request, version: str, object_id: str, fields: str | None = None
+    ) -> dict[str, Any]:
+        """A video node: source, length, title, picture."""
+        video = world.videos.get(object_id)
+        if video is None:
+            raise _unsupported(object_id)
+        node: dict[str, Any] = {
+            "id": video.video_id,
+            "length": video.sample.duration_seconds,
+            "title": video.sample.title,
+            "picture": str(request.url_for("thumbnail", object_id=video.video_id)),
+        }
+        if video.has_source:
+            node["source"] = str(request.url_for("video_file", video_id=video.video_id))
+        return _select(node, fields)
+
+    def _with_thumbnail(request: Request, ad: dict[str, Any]) -> dict[str, Any]:
+        creative = ad.get("creative")
+        if not creative:
+            return ad
+        thumb = str(request.url_for("thumbnail", object_id=creative["id"]))
+        return {**ad, "creative": {**creative, "thumbnail_url": thumb}}
+
+    return app
+
+
+def _parse_statuses(raw: str | None) -> set[str]:
+    if raw is None:
+        return set(DEFAULT_STATUSES)
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        parsed = raw.split(",")
+    if not isinstance(parsed, list) or not all(isinstance(s, str) for s in parsed):
+        raise GraphApiError(
+            400,
+            "(#100) Param effective_status must be an array of strings",
+            code=100,
+        )
+    return {s.strip().upper() for s in parsed}

@@ -1,0 +1,127 @@
+"""Shared fixtures for the ads tests: sample videos, the local speech model, the fake OpenAI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Nothing in these tests may fetch a model from a hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from adanalysis.ads.media import ffmpeg_executable
+from adanalysis.ads.transcription import (
+    LocalWhisperTranscriber,
+    Transcript,
+    bundled_model_dir,
+)
+from adanalysis.sandbox.openai_fake import (
+    FakeOpenAIConfig,
+    create_openai_fake,
+    serve_app_in_thread,
+)
+
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "src" / "adanalysis" / "sandbox" / "samples"
+# Three samples whose speech the base model gets right; transcribed once per session.
+TRANSCRIBED_SAMPLES = (
+    "coffee_question.mp4",
+    "budget_app_story.mp4",
+    "sales_coaching_statistic.mp4",
+)
+
+
+def load_catalog() -> list[dict[str, Any]]:
+    """The sample ads' catalog entries."""
+    samples: list[dict[str, Any]] = json.loads((SAMPLES_DIR / "catalog.json").read_text())[
+        "samples"
+    ]
+    return samples
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    return SAMPLES_DIR
+
+
+@pytest.fixture(scope="session")
+def catalog() -> dict[str, dict[str, Any]]:
+    return {s["file"]: s for s in load_catalog()}
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    return ffmpeg_executable()
+
+
+@pytest.fixture(scope="session")
+def model_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def local_transcriber(model_data_dir: Path) -> LocalWhisperTranscriber:
+    transcriber = LocalWhisperTranscriber(bundled_model_dir(model_data_dir), num_workers=2)
+    transcriber.load()
+    return transcriber
+
+
+@pytest.fixture(scope="session")
+def sample_wavs(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> dict[str, Path]:
+    """16 kHz mono WAVs of the transcribed samples."""
+    out = tmp_path_factory.mktemp("wavs")
+    wavs = {}
+    for name in TRANSCRIBED_SAMPLES:
+        wav = out / f"{Path(name).stem}.wav"
+        subprocess.run(
+            [
+                ffmpeg,
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-i",
+                str(SAMPLES_DIR / name),
+                "-vn",
+                "-ac",
+                "1",
+                "-ar",
+                "16000",
+                str(wav),
+            ],
+            check=True,
+        )
+        wavs[name] = wav
+    return wavs
+
+
+@pytest.fixture(scope="session")
+def local_transcripts(
+    local_transcriber: LocalWhisperTranscriber, sample_wavs: dict[str, Path]
+) -> dict[str, Transcript]:
+    async def run() -> dict[str, Transcript]:
+        results = await asyncio.gather(
+            *(local_transcriber.transcribe(p) for p in sample_wavs.values())
+        )
+        return dict(zip(sample_wavs, results, strict=True))
+
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def _fake_server() -> Iterator[tuple[FakeOpenAIConfig, str]]:
+    config = FakeOpenAIConfig()
+    with serve_app_in_thread(create_openai_fake(config)) as base_url:
+        yield config, base_url + "/v1"
+
+
+@pytest.fixture
+def fake_openai(_fake_server: tuple[FakeOpenAIConfig, str]) -> tuple[FakeOpenAIConfig, str]:
+    """The running fake OpenAI server's config (reset) and its /v1 base URL."""
+    config, base_url = _fake_server
+    config.reset()
+    return config, base_url

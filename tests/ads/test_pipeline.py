@@ -1,0 +1,286 @@
+"""The ad-analysis pipeline end to end: sandbox Graph API, real videos, local Whisper, insights."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from tests.conftest import SignedIn, make_settings, sign_up, wait_for_status
+
+from adanalysis.ads.transcription import bundled_model_dir
+from adanalysis.config import Settings
+from adanalysis.main import create_app
+from adanalysis.sandbox.graph import MISSING_SOURCE_VIDEO_ID, SandboxConfig, create_graph_sandbox
+from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake, serve_app_in_thread
+from adanalysis.sandbox.samples import load_samples
+
+API = "/api/v1/ad_analysis"
+SAMPLES = {s.video_id: s for s in load_samples()}
+
+
+@pytest.fixture(scope="session")
+def graph_url() -> Iterator[str]:
+    """The Graph API sandbox on a real local port."""
+    with serve_app_in_thread(create_graph_sandbox()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled Whisper base model, assembled once from its two packages."""
+    return bundled_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def pipeline_settings(
+    database_url: str, tmp_path: Path, graph_url: str, whisper_dir: Path
+) -> Settings:
+    """Settings pointing the Graph client at the sandbox and Whisper at the local model."""
+    return make_settings(
+        database_url,
+        tmp_path / "data",
+        graph_api_url=graph_url,
+        whisper_model=str(whisper_dir),
+        graph_max_retries=4,
+    )
+
+
+async def start(client: httpx.AsyncClient, user: SignedIn, token: str = "sandbox") -> str:
+    """Save sandbox credentials and start an analysis; the job id."""
+    r = await client.put(
+        f"{API}/credentials",
+        headers=user.headers,
+        json={"access_token": token, "account_id": "act_1234567890"},
+    )
+    assert r.status_code == 200
+    r = await client.post(f"{API}/start-analysis/", headers=user.headers)
+    assert r.status_code == 202, r.text
+    return str(r.json()["job_id"])
+
+
+class Running:
+    """An app with its executor, a client and a signed-in user."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = create_app(settings)
+        self.manager = LifespanManager(self.app)
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://t"
+        )
+
+    async def __aenter__(self) -> Running:
+        await self.manager.__aenter__()
+        self.user = await sign_up(self.client)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+        await self.manager.__aexit__(*exc)
+
+    async def analyses(self) -> list[dict[str, Any]]:
+        """The user's analyses through the API."""
+        r = await self.client.get(f"{API}/", headers=self.user.headers, params={"limit": 100})
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+
+async def test_pipeline_end_to_end_then_skips_everything(pipeline_settings: Settings) -> None:
+    """Real transcripts and insights of every sample; the second run analyses nothing again."""
+    async with Running(pipeline_settings) as run:
+        job_id = await start(run.client, run.user)
+        progress: list[tuple[int, str]] = []
+        while True:
+            job = (
+                await run.client.get(f"{API}/job-status/{job_id}", headers=run.user.headers)
+            ).json()
+            progress.append((job["progress"], job["message"]))
+            if job["status"] in {"completed", "failed", "cancelled"}:
+                break
+            await asyncio.sleep(0.1)
+        assert job["status"] == "completed", job
+        assert job["result_count"] == len(SAMPLES)
+        assert job["message"].startswith(
+            f"Analysis completed successfully! Processed {len(SAMPLES)} ads."
+        )
+        assert "1 video could not be analyzed" in job["message"]
+        failed = [r for r in job["results"] if r["status"] == "failed"]
+        assert [r["video_id"] for r in failed] == [MISSING_SOURCE_VIDEO_ID]
+        percents = [p for p, _ in progress]
+        assert percents == sorted(percents), "progress never goes backwards"
+        assert any(m.startswith("Transcribing videos (") for _, m in progress)
+
+        analyses = await run.analyses()
+        assert {a["video_id"] for a in analyses} == set(SAMPLES)
+        for analysis in analyses:
+            sample = SAMPLES[analysis["video_id"]]
+            words = analysis["transcript"].lower()
+            for keyword in sample.keywords:
+                assert keyword[:5] in words, (sample.file, keyword, words)
+            assert analysis["segments"] and analysis["segments"][0]["start"] < 1.0
+            insights = analysis["insights"]
+            assert insights["hook"]["type"] == sample.hook_type, (sample.file, insights["hook"])
+            cta = (insights["call_to_action"]["text"] or "").lower()
+            assert sample.cta.lower() in cta, (sample.file, insights["call_to_action"])
+            assert analysis["transcriber"] == "local" and analysis["analyzer"] == "heuristic"
+            assert analysis["job_id"] == job_id
+        shared = next(a for a in analyses if a["video_id"] == load_samples()[0].video_id)
+        assert len(shared["ad_ids"]) == 2, "one video used by two ads is analysed once, for both"
+        one = (await run.client.get(f"{API}/{analyses[0]['_id']}", headers=run.user.headers)).json()
+        assert one["_id"] == analyses[0]["_id"]
+
+        second = (await run.client.post(f"{API}/start-analysis/", headers=run.user.headers)).json()[
+            "job_id"
+        ]
+        again = await wait_for_status(run.client, second, run.user.headers, {"completed", "failed"})
+        assert again["status"] == "completed", again
+        assert again["result_count"] == 0
+        assert (
+            f"all {len(SAMPLES)} videos were analyzed before" not in again["message"]
+        )  # one had no source
+        assert len(await run.analyses()) == len(SAMPLES)
+        other = await sign_up(run.client)
+        assert (
+            await run.client.get(f"{API}/{analyses[0]['_id']}", headers=other.headers)
+        ).status_code == 404
+        assert (await run.client.get(f"{API}/", headers=other.headers)).json() == []
+
+
+async def test_cancel_mid_transcription_keeps_finished_videos(pipeline_settings: Settings) -> None:
+    """Cancelled within 2 s while transcribing; the videos already analysed stay."""
+    settings = pipeline_settings.model_copy(update={"transcribe_concurrency": 1})
+    async with Running(settings) as run:
+        job_id = await start(run.client, run.user)
+        for _ in range(600):
+            job = (
+                await run.client.get(f"{API}/job-status/{job_id}", headers=run.user.headers)
+            ).json()
+            if (job["result_count"] or 0) >= 1 and job["message"].startswith("Transcribing"):
+                break
+            await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert (
+            await run.client.delete(f"{API}/job/{job_id}", headers=run.user.headers)
+        ).status_code == 200
+        job = await wait_for_status(
+            run.client, job_id, run.user.headers, {"cancelled", "completed", "failed"}, timeout=2
+        )
+        assert loop.time() - t0 < 2
+        assert job["status"] == "cancelled"
+        kept = await run.analyses()
+        assert 1 <= len(kept) < len(SAMPLES)
+        assert job["result_count"] == len(kept)
+        assert not list((settings.data_dir / "tmp").glob("*")), "temporary files are removed"
+
+
+@pytest.mark.parametrize(
+    ("token", "error", "code"),
+    [
+        (
+            "sandbox-expired",
+            "Invalid Facebook access token. Please update your credentials.",
+            "facebook_invalid_token",
+        ),
+        (
+            "sandbox-rate-limited",
+            "Facebook API rate limit exceeded. Please try again in 15 minutes.",
+            "facebook_rate_limited",
+        ),
+        ("sandbox-no-permission", "ads_read", "facebook_permission_denied"),
+    ],
+)
+async def test_facebook_faults_fail_with_the_seed_messages(
+    pipeline_settings: Settings, token: str, error: str, code: str
+) -> None:
+    """Each Graph fault ends the job with its message, at the stage it happened."""
+    async with Running(pipeline_settings) as run:
+        job_id = await start(run.client, run.user, token=token)
+        job = await wait_for_status(run.client, job_id, run.user.headers, {"completed", "failed"})
+    assert job["status"] == "failed"
+    assert error in job["error_message"]
+    assert job["error_code"] == code
+    assert job["progress"] == 20
+
+
+async def test_flaky_graph_api_is_retried(pipeline_settings: Settings) -> None:
+    """Transient Graph failures are retried and the job completes."""
+    async with Running(
+        pipeline_settings.model_copy(update={"whisper_model": None, "openai_api_key": None})
+    ) as run:
+        job_id = await start(run.client, run.user, token="sandbox-flaky")
+        job = await wait_for_status(
+            run.client, job_id, run.user.headers, {"completed", "failed"}, timeout=120
+        )
+    assert job["status"] == "completed", job["error_message"]
+
+
+async def test_download_timeouts_fail_with_the_network_message(
+    database_url: str, tmp_path: Path, whisper_dir: Path
+) -> None:
+    """Every download timing out ends the job with the seed's network message."""
+    slow = create_graph_sandbox(SandboxConfig(download_latency_seconds=3))
+    with serve_app_in_thread(slow) as url:
+        settings = make_settings(
+            database_url,
+            tmp_path / "data",
+            graph_api_url=url,
+            whisper_model=str(whisper_dir),
+            download_timeout_seconds=0.3,
+        )
+        async with Running(settings) as run:
+            job_id = await start(run.client, run.user)
+            job = await wait_for_status(
+                run.client, job_id, run.user.headers, {"completed", "failed"}, timeout=60
+            )
+    assert job["status"] == "failed"
+    assert job["error_message"] == "Network timeout while downloading videos. Please try again."
+    assert 50 <= job["progress"] < 65
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[tuple[str, FakeOpenAIConfig]]:
+    """The fake OpenAI-compatible server on a real port."""
+    config = FakeOpenAIConfig()
+    with serve_app_in_thread(create_openai_fake(config)) as url:
+        yield f"{url}/v1", config
+
+
+async def test_openai_path_and_quota(
+    database_url: str, tmp_path: Path, graph_url: str, fake_openai: tuple[str, FakeOpenAIConfig]
+) -> None:
+    """With a key, transcripts and insights come from the OpenAI API; no quota fails the job."""
+    base_url, config = fake_openai
+    settings = make_settings(
+        database_url,
+        tmp_path / "data",
+        graph_api_url=graph_url,
+        openai_api_key="sk-test-not-a-real-key",
+        openai_base_url=base_url,
+    )
+    async with Running(settings) as run:
+        job_id = await start(run.client, run.user)
+        job = await wait_for_status(
+            run.client, job_id, run.user.headers, {"completed", "failed"}, timeout=60
+        )
+        assert job["status"] == "completed", job["error_message"]
+        analyses = await run.analyses()
+        assert len(analyses) == len(SAMPLES)
+        assert {a["transcriber"] for a in analyses} == {"openai"}
+        assert {a["analyzer"] for a in analyses} == {"openai"}
+        assert config.requests["transcriptions"] == len(SAMPLES)
+
+    config.fault = "insufficient_quota"
+    async with Running(settings.model_copy(update={"database_url": database_url})) as run:
+        job_id = await start(run.client, run.user)
+        job = await wait_for_status(
+            run.client, job_id, run.user.headers, {"completed", "failed"}, timeout=60
+        )
+    assert job["status"] == "failed"
+    assert job["error_message"] == "OpenAI API quota exceeded. Please check your API limits."
+    assert job["error_code"] == "openai_quota_exceeded"
+    assert 50 <= job["progress"] <= 80
