@@ -121,6 +121,48 @@ def users_create(
     typer.echo(f"Created user {email} ({user_id}).")
 
 
+@app.command()
+def analyze(
+    account: Annotated[str | None, typer.Option(help="Ad account, act_<digits>")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="ADANALYSIS_FB_TOKEN", help="Facebook token (saved, encrypted)"),
+    ] = None,
+    email: Annotated[str, typer.Option(help="Whose analyses these are")] = "cli@example.com",
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Use the offline sandbox account")
+    ] = False,
+) -> None:
+    """Analyse an ad account in the terminal, with a progress bar and a summary table."""
+    from rich.console import Console
+
+    from adanalysis.ads.schemas import normalise_account_id
+    from adanalysis.ads.terminal import analyze_in_terminal, sandbox_graph
+
+    try:
+        account_id = normalise_account_id(account) if account else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--account") from None
+    settings = get_settings()
+    run_migrations(settings.sqlalchemy_url)
+    console = Console()
+    if sandbox:
+        account_id, token = account_id or SANDBOX_ACCOUNT, token or SANDBOX_TOKEN
+        with sandbox_graph(settings) as local:
+            code = asyncio.run(
+                analyze_in_terminal(
+                    local, email=email, account_id=account_id, token=token, console=console
+                )
+            )
+    else:
+        code = asyncio.run(
+            analyze_in_terminal(
+                settings, email=email, account_id=account_id, token=token, console=console
+            )
+        )
+    raise typer.Exit(code)
+
+
 @sandbox_app.command("demo-user")
 def sandbox_demo_user() -> None:
     """Create the demo user with sandbox credentials (idempotent) and say how to sign in."""

@@ -74,10 +74,6 @@ class Pipeline:
         self.ctx = ctx
         self.settings = ctx.settings
         self.engines = engines
-        # Failure notes of an earlier attempt are dropped: those videos are tried again.
-        ctx.results = [
-            r for r in ctx.results if not (isinstance(r, dict) and r.get("status") == "failed")
-        ]
         self.failures: list[AdAnalysisError] = []
         self.total = 0
         self.downloaded = 0
@@ -90,6 +86,7 @@ class Pipeline:
         await ctx.progress(5, "Job started")
         await ctx.progress(10, "Checking previously analyzed videos...")
         done = await self._analysed_video_ids()
+        await self._reconcile_earlier_attempts()
         token = await self._token()
         accounts = self._accounts()
         async with GraphClient.from_settings(self.settings, access_token=token) as graph:
@@ -115,6 +112,25 @@ class Pipeline:
                 select(AdAnalysis.video_id).where(AdAnalysis.user_id == self.ctx.user_id)
             )
             return set(rows.scalars())
+
+    async def _reconcile_earlier_attempts(self) -> None:
+        """Rebuild the job's results from the analyses it saved: the table is the truth.
+
+        A crash can land between saving an analysis and writing the job row; failure notes of
+        an earlier attempt are dropped because those videos are tried again.
+        """
+        async with self.ctx.session_factory() as session:
+            rows = await session.execute(
+                select(AdAnalysis.id, AdAnalysis.video_id, AdAnalysis.ad_ids)
+                .where(AdAnalysis.user_id == self.ctx.user_id, AdAnalysis.job_id == self.ctx.job_id)
+                .order_by(AdAnalysis.created_at)
+            )
+            saved = [
+                _analysed_entry(video_id, analysis_id, ad_ids)
+                for analysis_id, video_id, ad_ids in rows
+            ]
+        self.ctx.results = saved
+        self.ctx.result_count = len(saved)
 
     async def _token(self) -> str:
         async with self.ctx.session_factory() as session:
@@ -294,15 +310,7 @@ class Pipeline:
             except IntegrityError:  # saved already (by an earlier attempt that died mid-commit)
                 await session.rollback()
                 return
-        self.ctx.add_result(
-            {
-                "video_id": item.video_id,
-                "status": "analyzed",
-                "analysis_id": row.id,
-                "ad_ids": item.ad_ids,
-            },
-            counts=True,
-        )
+        self.ctx.add_result(_analysed_entry(item.video_id, row.id, item.ad_ids), counts=True)
 
     def _record_failure(self, item: VideoWork, exc: AdAnalysisError) -> None:
         log.info("job %s: video %s failed: %s", self.ctx.job_id, item.video_id, exc.code)
@@ -374,6 +382,16 @@ class _Stages:
     transcribe: asyncio.Semaphore
     analyse: asyncio.Semaphore
     on_disk: asyncio.Semaphore
+
+
+def _analysed_entry(video_id: str, analysis_id: str, ad_ids: list[str]) -> dict[str, Any]:
+    """The job-results entry of one saved analysis."""
+    return {
+        "video_id": video_id,
+        "status": "analyzed",
+        "analysis_id": analysis_id,
+        "ad_ids": ad_ids,
+    }
 
 
 def _duration(item: VideoWork, transcript: Transcript) -> float | None:

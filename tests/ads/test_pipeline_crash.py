@@ -1,0 +1,105 @@
+"""A real server killed with SIGKILL mid-analysis resumes the job without redoing saved videos."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.ads.test_pipeline import whisper_dir  # noqa: F401  (session fixture)
+from tests.jobs.test_recovery import ROOT, _free_port, _wait_healthy, wait_until
+from tests.jobs.test_service import RecordingExecutor
+
+from adanalysis.ads.credentials import save_credentials
+from adanalysis.ads.models import AdAnalysis
+from adanalysis.auth.service import create_user
+from adanalysis.config import Settings
+from adanalysis.crypto import SecretBox
+from adanalysis.jobs.models import BackgroundJob
+from adanalysis.jobs.service import BackgroundJobService
+from adanalysis.sandbox.samples import load_samples
+
+SECRET = "crash-test-secret"
+
+
+def _serve(settings: Settings, port: int, log: Path, model: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "ADANALYSIS_DATABASE_URL": settings.sqlalchemy_url,
+        "ADANALYSIS_DATA_DIR": str(settings.data_dir),
+        "ADANALYSIS_SECRET_KEY": SECRET,
+        "ADANALYSIS_SANDBOX": "true",
+        "ADANALYSIS_SANDBOX_DOWNLOAD_LATENCY_SECONDS": "0.3",
+        "ADANALYSIS_TRANSCRIBE_CONCURRENCY": "1",
+        "ADANALYSIS_WHISPER_MODEL": str(model),
+        "ADANALYSIS_HEARTBEAT_INTERVAL_SECONDS": "0.5",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [sys.executable, "-m", "adanalysis", "serve", "--port", str(port)]
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def _analyses(factory: async_sessionmaker[AsyncSession]) -> dict[str, tuple[str, object]]:
+    async with factory() as session:
+        rows = (await session.execute(select(AdAnalysis))).scalars().all()
+        return {row.video_id: (row.id, row.created_at) for row in rows}
+
+
+async def test_sigkill_mid_analysis_resumes_without_redoing_videos(
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    tmp_path: Path,
+    whisper_dir: Path,  # noqa: F811
+) -> None:
+    """Videos saved before the kill keep their rows; the rest are done by the second attempt."""
+    async with session_factory() as session:
+        user = await create_user(session, email="crash@example.com", password="pass-word-1")
+        await save_credentials(
+            session,
+            box=SecretBox(SECRET),
+            user_id=user.id,
+            access_token="sandbox",
+            account_id="act_1234567890",
+        )
+        job_id = await BackgroundJobService(executor=RecordingExecutor()).start_ad_analysis_job(
+            session, user_id=user.id, access_token="sandbox", account_id="act_1234567890"
+        )
+    log = tmp_path / "serve.log"
+    port = _free_port()
+    proc = _serve(settings, port, log, whisper_dir)
+    try:
+        _wait_healthy(port, proc, log)
+        deadline = time.monotonic() + 120
+        while len(await _analyses(session_factory)) < 2:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            await asyncio.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        before = await _analyses(session_factory)
+        async with session_factory() as session:
+            killed = await session.get(BackgroundJob, job_id)
+            assert killed is not None and killed.status == "running"
+        assert len(before) < len(load_samples()), "killed too late to test a resume"
+        proc = _serve(settings, port, log, whisper_dir)
+        _wait_healthy(port, proc, log)
+        job = await wait_until(session_factory, job_id, {"completed", "failed"}, timeout=180)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert job.status == "completed", job.error_message
+    assert job.attempts == 2
+    after = await _analyses(session_factory)
+    assert set(after) == {s.video_id for s in load_samples()}
+    for video_id, row in before.items():
+        assert after[video_id] == row, "an analysis saved before the crash was redone"
+    analysed = [r["video_id"] for r in job.results or [] if r["status"] == "analyzed"]
+    assert sorted(analysed) == sorted(after), (
+        "each video analysed exactly once across both attempts"
+    )
+    assert job.result_count == len(after)
