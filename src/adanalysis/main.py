@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from adanalysis import ads  # noqa: F401  (registers the ad_analysis job type)
 from adanalysis.ads import pipeline  # noqa: F401
@@ -104,8 +105,11 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
 
 
 def _serve_web_app(app: FastAPI) -> None:
-    """Serve the built web app at /, or point to the API docs when there is none."""
+    """Serve the built web app at / (assets under /assets), or point to the API docs."""
     index = STATIC_DIR / "index.html"
+    assets = STATIC_DIR / "assets"
+    if assets.is_dir():
+        app.mount("/assets", StaticFiles(directory=assets), name="assets")
 
     @app.get("/", include_in_schema=False, response_model=None)
     async def root() -> FileResponse | RedirectResponse:

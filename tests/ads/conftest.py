@@ -15,12 +15,16 @@ import pytest
 # Nothing in these tests may fetch a model from a hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+from tests.conftest import make_settings
+
 from adanalysis.ads.media import ffmpeg_executable
 from adanalysis.ads.transcription import (
     LocalWhisperTranscriber,
     Transcript,
     bundled_model_dir,
 )
+from adanalysis.config import Settings
+from adanalysis.sandbox.graph import create_graph_sandbox
 from adanalysis.sandbox.openai_fake import (
     FakeOpenAIConfig,
     create_openai_fake,
@@ -125,3 +129,30 @@ def fake_openai(_fake_server: tuple[FakeOpenAIConfig, str]) -> tuple[FakeOpenAIC
     config, base_url = _fake_server
     config.reset()
     return config, base_url
+
+
+@pytest.fixture(scope="session")
+def graph_url() -> Iterator[str]:
+    """The Graph API sandbox on a real local port."""
+    with serve_app_in_thread(create_graph_sandbox()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def whisper_dir(model_data_dir: Path) -> Path:
+    """The bundled Whisper base model, assembled once from its two packages."""
+    return bundled_model_dir(model_data_dir)
+
+
+@pytest.fixture
+def pipeline_settings(
+    database_url: str, tmp_path: Path, graph_url: str, whisper_dir: Path
+) -> Settings:
+    """Settings pointing the Graph client at the sandbox and Whisper at the local model."""
+    return make_settings(
+        database_url,
+        tmp_path / "data",
+        graph_api_url=graph_url,
+        whisper_model=str(whisper_dir),
+        graph_max_retries=4,
+    )

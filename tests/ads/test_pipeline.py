@@ -3,90 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from tests.conftest import SignedIn, make_settings, sign_up, wait_for_status
+from tests.ads.running import Running, start
+from tests.conftest import make_settings, sign_up, wait_for_status
 
-from adanalysis.ads.transcription import bundled_model_dir
 from adanalysis.config import Settings
-from adanalysis.main import create_app
 from adanalysis.sandbox.graph import MISSING_SOURCE_VIDEO_ID, SandboxConfig, create_graph_sandbox
-from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake, serve_app_in_thread
+from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, serve_app_in_thread
 from adanalysis.sandbox.samples import load_samples
 
 API = "/api/v1/ad_analysis"
 SAMPLES = {s.video_id: s for s in load_samples()}
-
-
-@pytest.fixture(scope="session")
-def graph_url() -> Iterator[str]:
-    """The Graph API sandbox on a real local port."""
-    with serve_app_in_thread(create_graph_sandbox()) as url:
-        yield url
-
-
-@pytest.fixture(scope="session")
-def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled Whisper base model, assembled once from its two packages."""
-    return bundled_model_dir(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture
-def pipeline_settings(
-    database_url: str, tmp_path: Path, graph_url: str, whisper_dir: Path
-) -> Settings:
-    """Settings pointing the Graph client at the sandbox and Whisper at the local model."""
-    return make_settings(
-        database_url,
-        tmp_path / "data",
-        graph_api_url=graph_url,
-        whisper_model=str(whisper_dir),
-        graph_max_retries=4,
-    )
-
-
-async def start(client: httpx.AsyncClient, user: SignedIn, token: str = "sandbox") -> str:
-    """Save sandbox credentials and start an analysis; the job id."""
-    r = await client.put(
-        f"{API}/credentials",
-        headers=user.headers,
-        json={"access_token": token, "account_id": "act_1234567890"},
-    )
-    assert r.status_code == 200
-    r = await client.post(f"{API}/start-analysis/", headers=user.headers)
-    assert r.status_code == 202, r.text
-    return str(r.json()["job_id"])
-
-
-class Running:
-    """An app with its executor, a client and a signed-in user."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.app = create_app(settings)
-        self.manager = LifespanManager(self.app)
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://t"
-        )
-
-    async def __aenter__(self) -> Running:
-        await self.manager.__aenter__()
-        self.user = await sign_up(self.client)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
-        await self.manager.__aexit__(*exc)
-
-    async def analyses(self) -> list[dict[str, Any]]:
-        """The user's analyses through the API."""
-        r = await self.client.get(f"{API}/", headers=self.user.headers, params={"limit": 100})
-        assert r.status_code == 200, r.text
-        return list(r.json())
 
 
 async def test_pipeline_end_to_end_then_skips_everything(pipeline_settings: Settings) -> None:
@@ -242,19 +171,11 @@ async def test_download_timeouts_fail_with_the_network_message(
     assert 50 <= job["progress"] < 65
 
 
-@pytest.fixture
-def fake_openai() -> Iterator[tuple[str, FakeOpenAIConfig]]:
-    """The fake OpenAI-compatible server on a real port."""
-    config = FakeOpenAIConfig()
-    with serve_app_in_thread(create_openai_fake(config)) as url:
-        yield f"{url}/v1", config
-
-
 async def test_openai_path_and_quota(
-    database_url: str, tmp_path: Path, graph_url: str, fake_openai: tuple[str, FakeOpenAIConfig]
+    database_url: str, tmp_path: Path, graph_url: str, fake_openai: tuple[FakeOpenAIConfig, str]
 ) -> None:
     """With a key, transcripts and insights come from the OpenAI API; no quota fails the job."""
-    base_url, config = fake_openai
+    config, base_url = fake_openai
     settings = make_settings(
         database_url,
         tmp_path / "data",

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from tests.ads.test_pipeline import whisper_dir  # noqa: F401  (session fixture)
 from tests.jobs.test_recovery import ROOT, _free_port, _wait_healthy, wait_until
 from tests.jobs.test_service import RecordingExecutor
 
@@ -55,7 +54,7 @@ async def test_sigkill_mid_analysis_resumes_without_redoing_videos(
     session_factory: async_sessionmaker[AsyncSession],
     settings: Settings,
     tmp_path: Path,
-    whisper_dir: Path,  # noqa: F811
+    whisper_dir: Path,
 ) -> None:
     """Videos saved before the kill keep their rows; the rest are done by the second attempt."""
     async with session_factory() as session:

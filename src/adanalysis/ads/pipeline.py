@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from adanalysis.ads.facebook import Ad, GraphClient, VideoSource
 from adanalysis.ads.insights import Analyzer, make_analyzer
 from adanalysis.ads.models import AdAnalysis
 from adanalysis.ads.transcription import Transcriber, Transcript, make_transcriber
+from adanalysis.config import Settings
 from adanalysis.jobs.errors import JobError
 from adanalysis.jobs.registry import JobOutcome, register
 from adanalysis.jobs.runtime import JobContext
@@ -50,15 +52,35 @@ class Engines:
     analyzer: Analyzer
 
 
-_engines: dict[int, Engines] = {}
+_engines: dict[str, Engines] = {}
+# The settings that decide which engines a job gets (the cache key).
+ENGINE_SETTINGS = {
+    "data_dir",
+    "openai_base_url",
+    "openai_transcription_model",
+    "openai_analysis_model",
+    "openai_timeout_seconds",
+    "openai_max_retries",
+    "whisper_model",
+    "whisper_compute_type",
+    "whisper_cpu_threads",
+    "transcribe_concurrency",
+}
 
 
 def engines_for(ctx: JobContext) -> Engines:
     """The engines for these settings (the local Whisper model loads once per process)."""
-    key = id(ctx.settings)
+    key = _engine_key(ctx.settings)
     if key not in _engines:
         _engines[key] = Engines(make_transcriber(ctx.settings), make_analyzer(ctx.settings))
     return _engines[key]
+
+
+def _engine_key(settings: Settings) -> str:
+    """The engine cache key; the API key enters only as a hash (SecretStr dumps as stars)."""
+    secret = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    return f"{digest}:{settings.model_dump_json(include=ENGINE_SETTINGS)}"
 
 
 @register(AD_ANALYSIS)

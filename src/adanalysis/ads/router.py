@@ -217,6 +217,8 @@ async def analyze_legacy(
     if isinstance(started, JSONResponse):
         started.headers["Deprecation"] = "true"
         return started  # type: ignore[return-value]
+    # End this request's transaction before waiting: on SQLite an open one holds the write lock.
+    await session.commit()
     job = await _wait_until_finished(request, started.job_id, user.id)
     if job.status != JobStatus.COMPLETED:
         return JSONResponse(  # type: ignore[return-value]

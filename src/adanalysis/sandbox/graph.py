@@ -18,6 +18,9 @@ from adanalysis.sandbox.samples import SampleVideo, load_samples
 # The tokens below are public sandbox fixtures, not secrets.
 SANDBOX_TOKEN = "sandbox"  # noqa: S105
 SANDBOX_ACCOUNT_ID = "act_1234567890"
+# A second brand's account, for batch analyses of several accounts in one job.
+SECOND_ACCOUNT_ID = "act_2234567890"
+SECOND_ACCOUNT_VIDEOS = 3
 # Tokens that make the sandbox misbehave the way Facebook does.
 EXPIRED_TOKEN = "sandbox-expired"  # noqa: S105
 RATE_LIMITED_TOKEN = "sandbox-rate-limited"  # noqa: S105
@@ -192,6 +195,28 @@ class _World:
                     },
                 }
             )
+        self.second_account_ads: list[dict[str, Any]] = []
+        for i, sample in enumerate(samples[:SECOND_ACCOUNT_VIDEOS]):
+            video_id = f"14000000{i:08d}"
+            self.videos[video_id] = _Video(video_id, sample)
+            self.second_account_ads.append(
+                {
+                    "id": f"23842000{i:08d}",
+                    "name": f"Second brand - {sample.title}",
+                    "effective_status": "ACTIVE",
+                    "created_time": "2025-03-01T10:00:00+0000",
+                    "creative": {"id": f"23852000{i:08d}", "video_id": video_id},
+                }
+            )
+
+    def ads_of(self, account_id: str) -> list[dict[str, Any]] | None:
+        """The ads of an account (with or without the act_ prefix), None when unknown."""
+        account = account_id if account_id.startswith("act_") else f"act_{account_id}"
+        if account == SANDBOX_ACCOUNT_ID:
+            return self.ads
+        if account == SECOND_ACCOUNT_ID:
+            return self.second_account_ads
+        return None
 
 
 def _top_level_fields(fields: str | None) -> set[str]:
@@ -341,10 +366,11 @@ def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
         after: str | None = None,
     ) -> dict[str, Any]:
         """The ads edge of the sandbox account, cursor-paged with one empty page before the last."""
-        if account_id not in {SANDBOX_ACCOUNT_ID, _ACCOUNT_NUMBER}:
+        account_ads = world.ads_of(account_id)
+        if account_ads is None:
             raise _unsupported(account_id)
         statuses = _parse_statuses(effective_status)
-        matching = [ad for ad in world.ads if ad["effective_status"] in statuses]
+        matching = [ad for ad in account_ads if ad["effective_status"] in statuses]
         size = limit or config.page_size
         chunks = [matching[i : i + size] for i in range(0, len(matching), size)]
         # Facebook sometimes returns an empty page that still has `next`; clients must go on.
