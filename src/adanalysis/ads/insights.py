@@ -9,7 +9,7 @@ import openai
 from pydantic import BaseModel, Field, field_validator
 
 from adanalysis.ads.errors import AnalysisError
-from adanalysis.ads.openai_errors import call_openai
+from adanalysis.ads.openai_errors import call_openai, openai_client
 from adanalysis.ads.transcription import Transcript
 
 if TYPE_CHECKING:
@@ -146,10 +146,9 @@ class OpenAIAnalyzer:
         self.model = model
         self.max_retries = max_retries
         self.retry_initial_delay = retry_initial_delay
-        if client is None:
-            client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout)
-        # Retries are ours (call_openai): the SDK would also retry "insufficient_quota" 429s.
-        self._client = client.with_options(max_retries=0)
+        self._client = openai_client(
+            api_key=api_key, base_url=base_url, timeout=timeout, client=client
+        )
 
     async def analyze(
         self, transcript: Transcript, *, ad_name: str | None = None, duration: float | None = None

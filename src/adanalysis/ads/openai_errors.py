@@ -28,6 +28,15 @@ FORBIDDEN_MESSAGE = "OpenAI denied access to the model. Please check your config
 NOT_FOUND_MESSAGE = "The configured OpenAI model was not found. Please check your configuration."
 
 
+def openai_client(
+    *, api_key: str, base_url: str | None, timeout: float, client: openai.AsyncOpenAI | None
+) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI without the SDK's retries: ours (call_openai) skip insufficient_quota 429s."""
+    if client is None:
+        client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout)
+    return client.with_options(max_retries=0)
+
+
 def is_quota_error(exc: BaseException) -> bool:
     """Whether exc is OpenAI's "insufficient_quota" 429, which no retry can fix."""
     if not isinstance(exc, openai.APIStatusError) or exc.status_code != 429:

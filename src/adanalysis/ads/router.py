@@ -24,6 +24,7 @@ from adanalysis.jobs.deps import JobServiceDep
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
 from adanalysis.jobs.schemas import JobConflict, JobStarted, error_responses
 from adanalysis.jobs.service import ActiveJobExistsError
+from adanalysis.paging import one_page
 
 router = APIRouter(prefix="/api/v1/ad_analysis", tags=["ad analysis"])
 
@@ -173,10 +174,7 @@ async def list_analyses(
         )
     except analyses_service.AnalysisNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor.") from None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        response.headers["X-Next-Before"] = rows[-1].id
-    return [AdAnalysisOut.model_validate(row) for row in rows]
+    return [AdAnalysisOut.model_validate(row) for row in one_page(rows, limit, response)]
 
 
 @router.get(

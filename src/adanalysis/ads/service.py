@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adanalysis.ads.models import AdAnalysis
 from adanalysis.ids import is_object_id
+from adanalysis.paging import newest_first, older_than
 
 
 class AnalysisNotFoundError(Exception):
@@ -42,9 +43,6 @@ async def list_analyses(
         anchor = await get_analysis(session, analysis_id=before, user_id=user_id)
         if anchor is None:
             raise AnalysisNotFoundError(before)
-        query = query.where(
-            (AdAnalysis.created_at < anchor.created_at)
-            | ((AdAnalysis.created_at == anchor.created_at) & (AdAnalysis.id < anchor.id))
-        )
-    query = query.order_by(AdAnalysis.created_at.desc(), AdAnalysis.id.desc()).limit(limit)
+        query = query.where(older_than(AdAnalysis, anchor))
+    query = query.order_by(*newest_first(AdAnalysis)).limit(limit)
     return list((await session.execute(query)).scalars())

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from adanalysis.ads.errors import TranscriptionError
 from adanalysis.ads.media import OPENAI_UPLOAD_LIMIT_BYTES
-from adanalysis.ads.openai_errors import call_openai
+from adanalysis.ads.openai_errors import call_openai, openai_client
 
 if TYPE_CHECKING:
     from adanalysis.config import Settings
@@ -76,10 +76,9 @@ class OpenAITranscriber:
         self.model = model
         self.max_retries = max_retries
         self.retry_initial_delay = retry_initial_delay
-        # Retries are ours (call_openai): the SDK would also retry "insufficient_quota" 429s.
-        if client is None:
-            client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout)
-        self._client = client.with_options(max_retries=0)
+        self._client = openai_client(
+            api_key=api_key, base_url=base_url, timeout=timeout, client=client
+        )
 
     async def transcribe(self, audio: Path) -> Transcript:
         """Upload audio and return the verbose transcript with segment timestamps."""

@@ -23,6 +23,7 @@ from adanalysis.jobs.deps import JobServiceDep
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
 from adanalysis.jobs.schemas import JobDocument, JobSummary, MessageOut, error_responses
 from adanalysis.jobs.service import JobAlreadyFinishedError, JobNotFoundError
+from adanalysis.paging import one_page
 
 router = APIRouter(prefix="/api/v1/ad_analysis", tags=["jobs"])
 
@@ -65,10 +66,7 @@ async def list_jobs(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor: " + NOT_FOUND
         ) from None
-    if len(page) > limit:
-        page = page[:limit]
-        response.headers["X-Next-Before"] = page[-1].id
-    return [JobSummary.model_validate(job) for job in page]
+    return [JobSummary.model_validate(job) for job in one_page(page, limit, response)]
 
 
 @router.delete(

@@ -16,6 +16,7 @@ from adanalysis.db import utcnow
 from adanalysis.ids import is_object_id
 from adanalysis.jobs.executors import Executor
 from adanalysis.jobs.models import ACTIVE_STATUSES, FINAL_STATUSES, BackgroundJob, JobStatus
+from adanalysis.paging import newest_first, older_than
 
 log = logging.getLogger(__name__)
 
@@ -173,14 +174,8 @@ class BackgroundJobService:
             anchor = await self.get_job_status(session, job_id=before, user_id=user_id)
             if anchor is None:
                 raise JobNotFoundError(before)
-            # Keyset paging on (created_at, id): stable while new jobs arrive.
-            query = query.where(
-                (BackgroundJob.created_at < anchor.created_at)
-                | ((BackgroundJob.created_at == anchor.created_at) & (BackgroundJob.id < anchor.id))
-            )
-        query = query.order_by(BackgroundJob.created_at.desc(), BackgroundJob.id.desc()).limit(
-            limit
-        )
+            query = query.where(older_than(BackgroundJob, anchor))
+        query = query.order_by(*newest_first(BackgroundJob)).limit(limit)
         return list((await session.execute(query)).scalars())
 
     async def cancel_job(self, session: AsyncSession, *, job_id: str, user_id: str) -> bool:
