@@ -37,6 +37,12 @@ DEFAULT_GRAPH_URL = Settings.model_fields["graph_api_url"].default
 def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
     """A configured app; the executor starts with the app's lifespan."""
     settings = settings or get_settings()
+    if settings.executor != "local":
+        # Scale-out (Celery workers) is planned; refuse rather than silently run jobs in-process.
+        raise RuntimeError(
+            f"ADANALYSIS_EXECUTOR={settings.executor} is not available yet; "
+            "use 'local' (the default)."
+        )
     if settings.sandbox and settings.graph_api_url == DEFAULT_GRAPH_URL:
         # The embedded demo: the Graph client talks to the sandbox this app mounts.
         settings = settings.model_copy(

@@ -240,3 +240,26 @@ async def test_sigkilled_server_resumes_its_job_on_restart(
     assert job.attempts == 2
     assert job.result_count == 12 and len(job.results or []) == 12
     assert {r["attempt"] for r in job.results or []} == {1, 2}
+
+
+async def test_cleanup_command_removes_old_finished_jobs(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """`adanalysis cleanup --days N` deletes finished jobs older than N days and keeps the rest."""
+    old = utcnow() - timedelta(days=9)
+    done = await add_job(
+        session_factory, job_type="a", status=JobStatus.COMPLETED, created_at=old, completed_at=old
+    )
+    active = await add_job(session_factory, job_type="b", status=JobStatus.RUNNING, created_at=old)
+    env = {
+        **os.environ,
+        "ADANALYSIS_DATABASE_URL": settings.sqlalchemy_url,
+        "ADANALYSIS_DATA_DIR": str(settings.data_dir),
+    }
+    cmd = [sys.executable, "-m", "adanalysis", "cleanup", "--days", "7"]
+    ran = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert "Removed 1 finished jobs older than 7 days." in ran.stdout
+    async with session_factory() as session:
+        assert await session.get(BackgroundJob, done) is None
+        assert await session.get(BackgroundJob, active) is not None
