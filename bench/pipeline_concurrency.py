@@ -72,7 +72,7 @@ class OneAtATimePipeline(Pipeline):
 @register(ONE_AT_A_TIME)
 async def run_one_at_a_time(ctx: JobContext) -> JobOutcome:
     """The ad_analysis job, one video at a time: claim, progress and finish stay the real ones."""
-    return await OneAtATimePipeline(ctx, engines_for(ctx)).run()
+    return await OneAtATimePipeline(ctx, await engines_for(ctx)).run()
 
 
 @dataclass(frozen=True)
