@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +27,8 @@ async def create_user(
     """Create a user; raises EmailTakenError on a duplicate email."""
     user = User(
         email=email.strip().lower(),
-        password_hash=hash_password(password),
+        # Argon2 is deliberately slow (~50 ms of CPU): keep it off the event loop.
+        password_hash=await asyncio.to_thread(hash_password, password),
         is_admin=is_admin,
         is_premium=is_premium,
     )
@@ -47,6 +50,7 @@ async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None
 async def authenticate(session: AsyncSession, *, email: str, password: str) -> User | None:
     """The active user whose password matches, or None."""
     user = await get_user_by_email(session, email=email)
-    if not verify_password(password, user.password_hash if user else None) or user is None:
+    stored = user.password_hash if user else None
+    if not await asyncio.to_thread(verify_password, password, stored) or user is None:
         return None
     return user if user.is_active else None
