@@ -8,7 +8,7 @@ PORT ?= 8000
 # The suite runs once per database; PostgreSQL is the machine's local server.
 TEST_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint bench clean
+.PHONY: run test test-sqlite test-postgres lint bench web clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+
+# The built web app is committed in src/adanalysis/static, so run and test need no Node.
+web:
+	cd web && npm ci && npm run build
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -142,6 +142,7 @@ def test_websocket_streams_progress_to_the_end(openai_settings: Settings) -> Non
                     break
         assert events[0]["_id"] == job_id
         assert events[-1]["status"] == "completed"
+        assert events[-1]["completed_at"] and events[-1]["actual_duration_seconds"] is not None
         progress = [e["progress"] for e in events]
         assert progress == sorted(progress)
         with pytest.raises(Exception):  # noqa: B017 - starlette raises WebSocketDisconnect

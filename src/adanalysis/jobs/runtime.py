@@ -273,23 +273,23 @@ async def _finish(ctx: JobContext, status: JobStatus, **values: Any) -> JobStatu
         ):
             return None
         started = job.started_at or now
+        values.update(
+            status=status.value,
+            completed_at=now,
+            updated_at=now,
+            actual_duration_seconds=max(0, round((now - started).total_seconds())),
+        )
         result = await session.execute(
             update(BackgroundJob)
             .where(*_owned(ctx.job_id, ctx.services.worker_id))
-            .values(
-                status=status,
-                completed_at=now,
-                updated_at=now,
-                heartbeat_at=now,
-                actual_duration_seconds=max(0, round((now - started).total_seconds())),
-                **values,
-            )
+            .values(heartbeat_at=now, **values)
         )
         await session.commit()
     if result.rowcount == 0:  # type: ignore[attr-defined]
         return None
     log.info("job %s ended %s", ctx.job_id, status.value)
-    ctx.services.events.publish(ctx.job_id, {"_id": ctx.job_id, "status": status.value, **values})
+    # The whole end state, so a live client needs no extra read to show it.
+    ctx.services.events.publish(ctx.job_id, {"_id": ctx.job_id, **values})
     return status
 
 
