@@ -9,7 +9,7 @@ import openai
 from pydantic import BaseModel, Field, field_validator
 
 from adanalysis.ads.errors import AnalysisError
-from adanalysis.ads.openai_errors import call_openai, openai_client
+from adanalysis.ads.openai_errors import OpenAIEngine, call_openai
 from adanalysis.ads.transcription import Transcript
 
 if TYPE_CHECKING:
@@ -127,28 +127,10 @@ def user_prompt(transcript: Transcript, *, ad_name: str | None, duration: float 
     return "\n".join(lines)
 
 
-class OpenAIAnalyzer:
+class OpenAIAnalyzer(OpenAIEngine):
     """OpenAI chat completions with structured outputs (strict JSON schema of AdInsights)."""
 
-    name = "openai"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        model: str = "gpt-4o-mini",
-        timeout: float = 120.0,
-        max_retries: int = 3,
-        client: openai.AsyncOpenAI | None = None,
-        retry_initial_delay: float = 1.0,
-    ) -> None:
-        self.model = model
-        self.max_retries = max_retries
-        self.retry_initial_delay = retry_initial_delay
-        self._client = openai_client(
-            api_key=api_key, base_url=base_url, timeout=timeout, client=client
-        )
+    default_model = "gpt-4o-mini"
 
     async def analyze(
         self, transcript: Transcript, *, ad_name: str | None = None, duration: float | None = None

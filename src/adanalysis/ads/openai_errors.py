@@ -37,6 +37,31 @@ def openai_client(
     return client.with_options(max_retries=0)
 
 
+class OpenAIEngine:
+    """What the OpenAI transcriber and analyzer share: a client, a model, the retry policy."""
+
+    name = "openai"
+    default_model = ""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        model: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        client: openai.AsyncOpenAI | None = None,
+        retry_initial_delay: float = 1.0,
+    ) -> None:
+        self.model = model or self.default_model
+        self.max_retries = max_retries
+        self.retry_initial_delay = retry_initial_delay
+        self._client = openai_client(
+            api_key=api_key, base_url=base_url, timeout=timeout, client=client
+        )
+
+
 def is_quota_error(exc: BaseException) -> bool:
     """Whether exc is OpenAI's "insufficient_quota" 429, which no retry can fix."""
     if not isinstance(exc, openai.APIStatusError) or exc.status_code != 429:

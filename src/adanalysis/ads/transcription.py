@@ -11,12 +11,11 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import openai
 from pydantic import BaseModel
 
 from adanalysis.ads.errors import TranscriptionError
 from adanalysis.ads.media import OPENAI_UPLOAD_LIMIT_BYTES
-from adanalysis.ads.openai_errors import call_openai, openai_client
+from adanalysis.ads.openai_errors import OpenAIEngine, call_openai
 
 if TYPE_CHECKING:
     from adanalysis.config import Settings
@@ -57,28 +56,10 @@ class Transcriber(Protocol):
         ...
 
 
-class OpenAITranscriber:
+class OpenAITranscriber(OpenAIEngine):
     """The OpenAI transcription endpoint (or a compatible server); audio must be under 25 MB."""
 
-    name = "openai"
-
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        base_url: str | None = None,
-        model: str = "whisper-1",
-        timeout: float = 120.0,
-        max_retries: int = 3,
-        client: openai.AsyncOpenAI | None = None,
-        retry_initial_delay: float = 1.0,
-    ) -> None:
-        self.model = model
-        self.max_retries = max_retries
-        self.retry_initial_delay = retry_initial_delay
-        self._client = openai_client(
-            api_key=api_key, base_url=base_url, timeout=timeout, client=client
-        )
+    default_model = "whisper-1"
 
     async def transcribe(self, audio: Path) -> Transcript:
         """Upload audio and return the verbose transcript with segment timestamps."""
