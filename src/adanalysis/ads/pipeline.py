@@ -118,14 +118,13 @@ class Pipeline:
             work = self._videos_of(ads)
             new = [w for w in work if w.video_id not in done]
             skipped = len(work) - len(new)
-            if not new:
+            if not work:
                 await ctx.progress(90, "Finalizing results...")
-                return JobOutcome(
-                    message=self._nothing_to_do(ads, work, skipped), result_count=ctx.result_count
-                )
-            ready = await self._resolve_sources(graph, new)
+                return JobOutcome(message=_no_videos(len(ads)), result_count=ctx.result_count)
+            ready = await self._resolve_sources(graph, new) if new else []
         self.total = len(new)
-        await self._process(ready)
+        if ready:
+            await self._process(ready)
         outcome = self._outcome(skipped)
         await ctx.progress(90, "Finalizing results...")
         return outcome
@@ -196,16 +195,6 @@ class Pipeline:
                 entry.ad_ids.append(ad.id)
                 entry.ad_names.append(ad.name)
         return list(by_video.values())
-
-    def _nothing_to_do(self, ads: list[tuple[str, Ad]], work: list[VideoWork], skipped: int) -> str:
-        if not ads:
-            return "Analysis completed successfully! No ads were found in this ad account."
-        if not work:
-            return f"Analysis completed successfully! None of the {len(ads)} ads has a video."
-        return (
-            "Analysis completed successfully! Processed 0 ads: "
-            f"all {skipped} videos were analyzed before."
-        )
 
     async def _resolve_sources(self, graph: GraphClient, work: list[VideoWork]) -> list[VideoWork]:
         """Download URLs for each video, concurrently; a video without one is a warning."""
@@ -390,6 +379,13 @@ class Pipeline:
         if failed:
             message += f" {_videos(failed)} could not be analyzed; see the job's results."
         return JobOutcome(message=message, result_count=made)
+
+
+def _no_videos(ads: int) -> str:
+    """The final message when there is no video to look at."""
+    if not ads:
+        return "Analysis completed successfully! No ads were found in this ad account."
+    return f"Analysis completed successfully! None of the {ads} ads has a video."
 
 
 def _videos(n: int) -> str:
