@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 
-_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+", re.IGNORECASE)
+# `token=` too: the WebSocket takes the bearer token in its query string, and uvicorn logs it.
+_TOKEN_IN_URL = re.compile(r"((?:access_)?token=)[^&\s\"']+", re.IGNORECASE)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
