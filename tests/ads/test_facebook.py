@@ -293,3 +293,32 @@ def test_from_settings() -> None:
     graph = GraphClient.from_settings(settings, access_token="t")
     assert graph._max_retries == 2
     assert str(graph._http.base_url) == "http://example/graph/"
+
+
+async def test_long_regain_time_fails_instead_of_sleeping() -> None:
+    """Usage near the limit with a long regain estimate ends the job with that estimate, unslept."""
+    usage = '{"1": [{"type": "ads_management", "call_count": 96, "estimated_time_to_regain_access": 30}]}'
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        body = {"data": [], "paging": {"next": "https://graph.example/v25.0/act_1/ads?after=x"}}
+        return httpx.Response(200, json=body, headers={"X-Business-Use-Case-Usage": usage})
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    graph = GraphClient(
+        access_token="t",
+        base_url="https://graph.example",
+        version="v25.0",
+        transport=httpx.MockTransport(answer),
+        sleep=sleep,
+    )
+    async with graph:
+        with pytest.raises(FacebookRateLimitError) as err:
+            await graph.list_ads("act_1", statuses=["ACTIVE"])
+    assert err.value.message == "Facebook API rate limit exceeded. Please try again in 30 minutes."
+    assert len(calls) == 1 and slept == []

@@ -45,6 +45,8 @@ TRANSIENT_CODES = frozenset({1, 2})
 USAGE_THRESHOLD_PCT = 90.0
 # Pause when a quota is nearly spent but Facebook gives no regain time (seconds).
 DEFAULT_USAGE_PAUSE_SECONDS = 30.0
+# A longer wait is not slept through: the job fails with Facebook's estimate so the user knows.
+MAX_USAGE_PAUSE_SECONDS = 300.0
 # Facebook's window for app and account limits is an hour: assume it when it gives no time.
 DEFAULT_RATE_LIMIT_MINUTES = 60
 _PERMISSION_RE = re.compile(
@@ -366,6 +368,8 @@ class GraphClient:
         # Concurrent callers queue on the lock, so one pause covers them all.
         async with self._pause_lock:
             pause, self._pause_seconds = self._pause_seconds, 0.0
+            if pause > MAX_USAGE_PAUSE_SECONDS:
+                raise rate_limit_error(Usage(max_pct=100.0, regain_seconds=pause))
             if pause > 0:
                 await self._sleep(pause)
 
