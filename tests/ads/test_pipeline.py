@@ -171,6 +171,29 @@ async def test_download_timeouts_fail_with_the_network_message(
     assert 50 <= job["progress"] < 65
 
 
+async def test_stalled_download_is_retried(
+    database_url: str, tmp_path: Path, fake_openai: tuple[FakeOpenAIConfig, str]
+) -> None:
+    """A download that stalls once is tried again, and the job completes."""
+    flaky_cdn = create_graph_sandbox(SandboxConfig(stalled_downloads=1, stall_seconds=2))
+    with serve_app_in_thread(flaky_cdn) as url:
+        settings = make_settings(
+            database_url,
+            tmp_path / "data",
+            graph_api_url=url,
+            download_timeout_seconds=0.3,
+            openai_api_key="sk-test-not-a-real-key",
+            openai_base_url=fake_openai[1],
+        )
+        async with Running(settings) as run:
+            job_id = await start(run.client, run.user)
+            job = await wait_for_status(
+                run.client, job_id, run.user.headers, {"completed", "failed"}, timeout=60
+            )
+    assert job["status"] == "completed", job["error_message"]
+    assert job["result_count"] == len(SAMPLES)
+
+
 async def test_openai_path_and_quota(
     database_url: str, tmp_path: Path, graph_url: str, fake_openai: tuple[FakeOpenAIConfig, str]
 ) -> None:

@@ -313,7 +313,7 @@ class GraphClient:
         """One GET with retries of transient failures; returns the JSON body."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._max_retries + 1),
-            wait=wait_exponential_jitter(initial=1, max=30, jitter=1),
+            wait=wait_exponential_jitter(multiplier=1, max=30, jitter=1),
             retry=retry_if_exception_type(FacebookTransientError),
             sleep=self._sleep,
             reraise=True,

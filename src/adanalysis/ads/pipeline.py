@@ -14,9 +14,15 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from adanalysis.ads import credentials, media
-from adanalysis.ads.errors import AdAnalysisError
+from adanalysis.ads.errors import AdAnalysisError, NetworkTimeoutError
 from adanalysis.ads.facebook import Ad, GraphClient, VideoSource
 from adanalysis.ads.insights import Analyzer, make_analyzer
 from adanalysis.ads.models import AdAnalysis
@@ -30,6 +36,7 @@ from adanalysis.jobs.service import AD_ANALYSIS
 log = logging.getLogger(__name__)
 # Graph calls in flight while resolving video URLs.
 GRAPH_CONCURRENCY = 4
+DOWNLOAD_ATTEMPTS = 3
 
 
 @dataclass
@@ -277,13 +284,22 @@ class Pipeline:
     ) -> Path:
         assert item.source is not None
         video = workdir / "video.mp4"
-        await media.download_video(
-            http,
-            item.source.source,
-            video,
-            max_bytes=self.settings.max_video_bytes,
-            timeout=self.settings.download_timeout_seconds,
+        # A stalled CDN connection is often fine on the next try; other failures are final.
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(DOWNLOAD_ATTEMPTS),
+            wait=wait_exponential_jitter(multiplier=0.5, max=5, jitter=0.5),
+            retry=retry_if_exception_type(NetworkTimeoutError),
+            reraise=True,
         )
+        async for attempt in retrying:
+            with attempt:
+                await media.download_video(
+                    http,
+                    item.source.source,
+                    video,
+                    max_bytes=self.settings.max_video_bytes,
+                    timeout=self.settings.download_timeout_seconds,
+                )
         ffmpeg = media.ffmpeg_executable(self.settings.ffmpeg_path)
         if self.engines.transcriber.name == "openai":
             audio = await media.compress_audio_for_upload(video, workdir, ffmpeg=ffmpeg)

@@ -42,6 +42,9 @@ class SandboxConfig:
 
     latency_seconds: float = 0  # added to every Graph call
     download_latency_seconds: float = 0  # added before a video download starts
+    # The first N downloads of each video stall this long first (a flaky CDN); 0 = never.
+    stalled_downloads: int = 0
+    stall_seconds: float = 5.0
     extra_ads: int = 0  # synthetic ACTIVE ads, each with its own video id
     page_size: int = 25  # default `limit` of the ads edge, as on Facebook
 
@@ -281,6 +284,7 @@ def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
     world = _World(config)
     # Requests seen per path for the flaky token; per app so tests start clean.
     flaky_hits: defaultdict[str, int] = defaultdict(int)
+    downloads: defaultdict[str, int] = defaultdict(int)
     app = FastAPI(title="Graph API sandbox", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(GraphApiError)
@@ -342,6 +346,9 @@ def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
         headers = _usage_headers("low")
         if video is None or not video.has_source:
             return Response(status_code=404, headers=headers)
+        downloads[video_id] += 1
+        if downloads[video_id] <= config.stalled_downloads:
+            await asyncio.sleep(config.stall_seconds)
         if config.download_latency_seconds:
             await asyncio.sleep(config.download_latency_seconds)
         return FileResponse(video.sample.path, media_type="video/mp4", headers=headers)
