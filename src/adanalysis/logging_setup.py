@@ -30,5 +30,11 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # uvicorn's loggers go through the root handler, so its access lines are redacted too.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
     # httpx logs every request URL at INFO; keep it at WARNING.
     logging.getLogger("httpx").setLevel(logging.WARNING)
