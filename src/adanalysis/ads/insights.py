@@ -198,11 +198,5 @@ class HeuristicAnalyzer:
 def make_analyzer(settings: Settings) -> Analyzer:
     """OpenAI when an API key is set, else the heuristic analyzer."""
     if settings.openai_api_key is not None:
-        return OpenAIAnalyzer(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,
-            model=settings.openai_analysis_model,
-            timeout=settings.openai_timeout_seconds,
-            max_retries=settings.openai_max_retries,
-        )
+        return OpenAIAnalyzer.from_settings(settings, model=settings.openai_analysis_model)
     return HeuristicAnalyzer()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import openai
 from tenacity import (
@@ -15,6 +15,9 @@ from tenacity import (
 )
 
 from adanalysis.ads.errors import AdAnalysisError, OpenAIAuthError, OpenAIError, OpenAIQuotaError
+
+if TYPE_CHECKING:
+    from adanalysis.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,18 @@ class OpenAIEngine:
         self.retry_initial_delay = retry_initial_delay
         self._client = openai_client(
             api_key=api_key, base_url=base_url, timeout=timeout, client=client
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, model: str) -> Self:
+        """An engine configured from the service settings (which must hold an API key)."""
+        assert settings.openai_api_key is not None
+        return cls(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            model=model,
+            timeout=settings.openai_timeout_seconds,
+            max_retries=settings.openai_max_retries,
         )
 
 

@@ -230,13 +230,7 @@ def bundled_model_dir(data_dir: Path) -> Path:
 def make_transcriber(settings: Settings) -> Transcriber:
     """OpenAI when an API key is set, else local faster-whisper (configured or bundled model)."""
     if settings.openai_api_key is not None:
-        return OpenAITranscriber(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,
-            model=settings.openai_transcription_model,
-            timeout=settings.openai_timeout_seconds,
-            max_retries=settings.openai_max_retries,
-        )
+        return OpenAITranscriber.from_settings(settings, model=settings.openai_transcription_model)
     if settings.whisper_model:
         model: str | Path = settings.whisper_model
         label = Path(settings.whisper_model).name
