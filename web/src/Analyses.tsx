@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { Analysis, api, formatDate, Insights } from "./api";
-import { useCursorList } from "./History";
+import { LoadMore, useCursorList } from "./History";
 
 const loadAnalyses = (before: string | null) => api.analyses({ limit: 20, before });
 
@@ -172,13 +172,7 @@ export function AnalysesList({ version }: { version: number }) {
           ))}
         </div>
       )}
-      {next && (
-        <div className="center">
-          <button className="btn ghost" onClick={more} disabled={loading}>
-            {loading ? "Loading…" : "Load more"}
-          </button>
-        </div>
-      )}
+      {next && <LoadMore loading={loading} onClick={more} />}
     </section>
   );
 }

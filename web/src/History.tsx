@@ -4,6 +4,17 @@ import { elapsedSeconds, StatusBadge } from "./JobPanel";
 
 const PAGE = 20;
 
+/** The button under a cursor-paged list. */
+export function LoadMore({ loading, onClick }: { loading: boolean; onClick: () => void }) {
+  return (
+    <div className="center">
+      <button className="btn ghost" onClick={onClick} disabled={loading}>
+        {loading ? "Loading…" : "Load more"}
+      </button>
+    </div>
+  );
+}
+
 /** Pages of items with an X-Next-Before cursor, reloaded when `version` changes. */
 export function useCursorList<T>(load: (before: string | null) => Promise<{ items: T[]; next: string | null }>, version: number) {
   const [items, setItems] = useState<T[] | null>(null);
@@ -107,13 +118,7 @@ export function HistoryPage({ version, live }: { version: number; live: Job | nu
           </table>
         </div>
       )}
-      {next && (
-        <div className="center">
-          <button className="btn ghost" onClick={more} disabled={loading}>
-            {loading ? "Loading…" : "Load more"}
-          </button>
-        </div>
-      )}
+      {next && <LoadMore loading={loading} onClick={more} />}
     </section>
   );
 }
