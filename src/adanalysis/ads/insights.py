@@ -9,7 +9,7 @@ import openai
 from pydantic import BaseModel, Field, field_validator
 
 from adanalysis.ads.errors import AnalysisError
-from adanalysis.ads.openai_errors import OpenAIEngine, call_openai
+from adanalysis.ads.openai_errors import OpenAIEngine
 from adanalysis.ads.transcription import Transcript
 
 if TYPE_CHECKING:
@@ -155,13 +155,7 @@ class OpenAIAnalyzer(OpenAIEngine):
             )
 
         try:
-            completion = await call_openai(
-                call,
-                max_retries=self.max_retries,
-                fallback=AnalysisError,
-                action="analyse",
-                retry_initial_delay=self.retry_initial_delay,
-            )
+            completion = await self._call(call, fallback=AnalysisError, action="analyse")
         except AnalysisError as exc:
             cause = exc.__cause__
             if isinstance(cause, openai.LengthFinishReasonError):

@@ -64,6 +64,18 @@ class OpenAIEngine:
             api_key=api_key, base_url=base_url, timeout=timeout, client=client
         )
 
+    async def _call(
+        self, call: Callable[[], Awaitable[T]], *, fallback: type[AdAnalysisError], action: str
+    ) -> T:
+        """call_openai with this engine's retry policy."""
+        return await call_openai(
+            call,
+            max_retries=self.max_retries,
+            fallback=fallback,
+            action=action,
+            retry_initial_delay=self.retry_initial_delay,
+        )
+
     @classmethod
     def from_settings(cls, settings: Settings, *, model: str) -> Self:
         """An engine configured from the service settings (which must hold an API key)."""

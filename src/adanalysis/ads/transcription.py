@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from adanalysis.ads.errors import TranscriptionError
 from adanalysis.ads.media import OPENAI_UPLOAD_LIMIT_BYTES
-from adanalysis.ads.openai_errors import OpenAIEngine, call_openai
+from adanalysis.ads.openai_errors import OpenAIEngine
 
 if TYPE_CHECKING:
     from adanalysis.config import Settings
@@ -75,13 +75,7 @@ class OpenAITranscriber(OpenAIEngine):
                 timestamp_granularities=["segment"],
             )
 
-        result = await call_openai(
-            call,
-            max_retries=self.max_retries,
-            fallback=TranscriptionError,
-            action="transcribe",
-            retry_initial_delay=self.retry_initial_delay,
-        )
+        result = await self._call(call, fallback=TranscriptionError, action="transcribe")
         segments = [
             Segment(start=float(s.start), end=float(s.end), text=s.text.strip())
             for s in (result.segments or [])
