@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     whisper_model: str | None = None  # model name or directory; default: the bundled base model
     whisper_compute_type: str = "int8"
     whisper_cpu_threads: int = 0
+    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    # Silero VAD before decoding (skips silence and music).
+    whisper_vad: bool = False
 
     # Pipeline concurrency (videos in flight per stage)
     download_concurrency: int = Field(default=4, ge=1)
