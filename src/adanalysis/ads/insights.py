@@ -113,7 +113,7 @@ class HeuristicAnalyzer:
     """Offline rules over the transcript and its timestamps; no network, no model."""
 
     name = "heuristic"
-    model = "rules-v1"
+    model = "rules-v2"
 
     async def analyze(
         self, transcript: Transcript, *, ad_name: str | None = None, duration: float | None = None
