@@ -35,7 +35,7 @@ from eval.insights.evalset import EvalAd, load_eval_ads, script_transcript  # no
 from adanalysis.ads.card import AdInsights  # noqa: E402
 from adanalysis.ads.coherence import contradictions  # noqa: E402
 from adanalysis.ads.heuristics import analyze_transcript  # noqa: E402
-from adanalysis.ads.textmatch import fuzzy_find, normal_words  # noqa: E402
+from adanalysis.ads.textmatch import normal_words  # noqa: E402
 from adanalysis.ads.transcription import (  # noqa: E402
     LocalWhisperTranscriber,
     Transcript,
@@ -68,13 +68,6 @@ class Run:
     wer: list[float] = field(default_factory=list)
 
 
-def cta_named(ad: EvalAd, reported: str | None) -> bool:
-    """One labelled phrase inside the reported CTA; an ad without one must report none."""
-    if not ad.ctas:
-        return reported is None
-    return reported is not None and any(fuzzy_find(c, reported) > 0 for c in ad.ctas)
-
-
 def score(ad: EvalAd, transcript: Transcript, analyze: Analyze, duration: float | None) -> Scored:
     """The card for transcript and its per-field marks."""
     started = time.perf_counter()
@@ -82,7 +75,7 @@ def score(ad: EvalAd, transcript: Transcript, analyze: Analyze, duration: float 
     elapsed = (time.perf_counter() - started) * 1000
     problems = contradictions(card)
     ok = {
-        "cta": cta_named(ad, card.call_to_action.text),
+        "cta": ad.cta_right(card.call_to_action.text),
         "hook": card.hook.type == ad.hook_type,
         "offer": bool(card.offer) == ad.offer,
         "urgency": bool(card.urgency) == ad.urgency,

@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from adanalysis.ads.textmatch import fuzzy_find
 from adanalysis.ads.transcription import Segment, Transcript
 
 HERE = Path(__file__).resolve().parent
@@ -31,6 +32,12 @@ class EvalAd:
     audio: Path
     voice: str
     seconds: float
+
+    def cta_right(self, reported: str | None) -> bool:
+        """One labelled phrase inside the reported CTA (fuzzy); none when the ad asks nothing."""
+        if not self.ctas:
+            return reported is None
+        return reported is not None and any(fuzzy_find(c, reported) > 0 for c in self.ctas)
 
 
 def load_eval_ads() -> list[EvalAd]:

@@ -24,7 +24,6 @@ import spacy  # noqa: E402
 from adanalysis.ads import heuristics  # noqa: E402
 from adanalysis.ads.lexicon import ACTION_VERBS, DISCOURSE_MARKERS  # noqa: E402
 from adanalysis.ads.sentences import Imperative  # noqa: E402
-from adanalysis.ads.textmatch import fuzzy_find  # noqa: E402
 from adanalysis.ads.transcription import Transcript  # noqa: E402
 from eval.insights.evalset import dev_ads, script_transcript  # noqa: E402
 
@@ -61,11 +60,7 @@ def cta_accuracy(transcripts: list[tuple[Any, Transcript]]) -> tuple[int, float]
         started = time.perf_counter()
         card = heuristics.analyze_transcript(transcript)
         times.append((time.perf_counter() - started) * 1000)
-        cta = card.call_to_action.text
-        ok = (
-            (cta is None) if not ad.ctas else bool(cta and any(fuzzy_find(c, cta) for c in ad.ctas))
-        )
-        right += ok
+        right += ad.cta_right(card.call_to_action.text)
     return right, statistics.mean(times)
 
 
