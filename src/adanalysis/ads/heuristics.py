@@ -108,6 +108,7 @@ class Read:
 
     sentence: Sentence
     index: int
+    position: float  # where the sentence ends, as a share of the ad's words (0..1)
     norm: str  # normalised words joined by spaces
     asks: Imperative | None
     offer: bool
@@ -122,17 +123,18 @@ def _offer_in(text: str, norm: str) -> bool:
     return bool(_OFFER.search(norm) or _FREE.search(text))
 
 
-def _read(sentence: Sentence, index: int) -> Read:
+def _read(sentence: Sentence, index: int, position: float) -> Read:
     norm = _norm(sentence.text)
     asks = imperative(sentence.text)
     offer = _offer_in(sentence.text, norm)
     urgency = _URGENCY.search(norm)
     if urgency is None and (asks is not None or offer):
         urgency = _DEADLINE.search(norm)
-    return Read(sentence, index, norm, asks, offer, urgency.group(0) if urgency else None)
+    found = urgency.group(0) if urgency else None
+    return Read(sentence, index, position, norm, asks, offer, found)
 
 
-def _cta_weight(read: Read, count: int) -> float:
+def _cta_weight(read: Read) -> float:
     """How clearly and how late a sentence asks for the action (0 when it does not)."""
     asks = read.asks
     if asks is None:
@@ -141,8 +143,9 @@ def _cta_weight(read: Read, count: int) -> float:
     weight += 1.0 if _CTA_CUE.search(read.norm) else 0.0
     weight += 0.5 if asks.strict else 0.0
     weight -= 0.5 if asks.clause else 0.0
-    # Later is likelier: ads land on their call to action.
-    weight += 1.5 * read.index / max(count - 1, 1)
+    # Later is likelier: ads land on their call to action. By words, not sentences, so a
+    # transcript without full stops ("..., try it free for 30 days") still ends on its ask.
+    weight += 1.5 * read.position
     return weight
 
 
@@ -151,11 +154,22 @@ def _call_to_action(reads: list[Read]) -> tuple[Read | None, int]:
     count = len(reads)
     # The opening is the hook; it is the CTA only in a one- or two-sentence ad.
     pool = reads[1:] if count > 2 else reads
-    scored = [(_cta_weight(r, count), r.index, r) for r in pool]
+    scored = [(_cta_weight(r), r.index, r) for r in pool]
     asking = [item for item in scored if item[0] >= CTA_THRESHOLD]
     if not asking:
         return None, 0
     return max(asking, key=lambda item: (item[0], item[1]))[2], len(asking)
+
+
+def _asked(read: Read) -> tuple[str, float | None]:
+    """The words that ask (from the asking clause on) and when they start, estimated."""
+    sentence, offset = read.sentence, read.asks.offset if read.asks else 0
+    if offset == 0 or sentence.start is None or sentence.end is None:
+        return sentence.text, sentence.start
+    share = offset / max(len(sentence.text), 1)
+    return sentence.text[offset:], round(
+        sentence.start + share * (sentence.end - sentence.start), 2
+    )
 
 
 def _hook(words: list[Word], sentences: list[Sentence]) -> str:
@@ -242,7 +256,11 @@ def analyze_transcript(
         duration = transcript.duration or (
             transcript.segments[-1].end if transcript.segments else None
         )
-    reads = [_read(s, i) for i, s in enumerate(sentences)]
+    total = max(sum(len(s.text.split()) for s in sentences), 1)
+    reads, said = [], 0
+    for i, sentence in enumerate(sentences):
+        said += len(sentence.text.split())
+        reads.append(_read(sentence, i, said / total))
     hook_text = _hook(words, sentences)
     first = sentences[0].text if sentences else ""
     negative = min(float(_vader().polarity_scores(first)["compound"]), 0.0) if first else 0.0
@@ -290,7 +308,7 @@ def analyze_transcript(
         if cta is not None:
             strengths.append("Has a clear call to action")
             points(15, strengths[-1])
-            start = cta.sentence.start
+            start = _asked(cta)[1]
             if start is not None and duration is not None and asking == 1:
                 if start >= duration - LATE_CTA_SECONDS:
                     weaknesses.append("CTA only in the last seconds")
@@ -335,11 +353,14 @@ def analyze_transcript(
     evidence: list[Evidence] = []
     if hook_text:
         evidence.append(Evidence(quote=hook_text, timestamp_seconds=words[0].start))
-    for read in (core, offers[0] if offers else None, urgent, cta):
+    cta_text, cta_at = _asked(cta) if cta else (None, None)
+    for read in (core, offers[0] if offers else None, urgent):
         if read is not None and all(e.quote != read.sentence.text for e in evidence):
             evidence.append(
                 Evidence(quote=read.sentence.text, timestamp_seconds=read.sentence.start)
             )
+    if cta_text and all(e.quote != cta_text for e in evidence):
+        evidence.append(Evidence(quote=cta_text, timestamp_seconds=cta_at))
     score = sum(int(r.split(":", 1)[0]) for r in reasons)
 
     return AdInsights(
@@ -352,10 +373,7 @@ def analyze_transcript(
         benefits=[r.sentence.text for r in benefits[:3]],
         social_proof=[r.sentence.text for r in proof[:3]],
         urgency=urgent.urgency if urgent else None,
-        call_to_action=CallToAction(
-            text=cta.sentence.text if cta else None,
-            timestamp_seconds=cta.sentence.start if cta else None,
-        ),
+        call_to_action=CallToAction(text=cta_text, timestamp_seconds=cta_at),
         emotional_tone=_tone(transcript.text, wpm),
         words_per_minute=wpm,
         speech_in_first_5s=bool(words) and speech_early,

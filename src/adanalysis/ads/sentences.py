@@ -50,6 +50,7 @@ class Imperative:
     strict: bool  # the verb opens the sentence or clause, rather than "you can ..."
     action: bool  # the verb is one of buying, signing up, getting in touch or going somewhere
     clause: bool  # found at the start of a later clause, not of the sentence
+    offset: int = 0  # where in the text the asking clause starts
 
 
 def words_of(transcript: Transcript) -> list[Word]:
@@ -222,12 +223,12 @@ def imperative(text: str) -> Imperative | None:
     found = _imperative_in(low, orig)
     if found:
         return Imperative(found[0], strict=found[1], action=found[2], clause=False)
-    for clause in re.split(r"[,;:\u2013\u2014]\s+|\s+-\s+|\s+or\s+", text)[1:]:
-        c_orig = tokens(clause)
+    for cut in re.finditer(r"[,;:\u2013\u2014]\s+|\s+-\s+|\s+or\s+", text):
+        c_orig = tokens(re.split(r"[,;:\u2013\u2014]\s+|\s+-\s+|\s+or\s+", text[cut.end() :])[0])
         found = _imperative_in([w.lower() for w in c_orig], c_orig)
         # Only a plain imperative with an action verb: "..., so you can get back outside" is not.
         if found and found[1] and found[2]:
-            return Imperative(found[0], strict=found[1], action=True, clause=True)
+            return Imperative(found[0], strict=True, action=True, clause=True, offset=cut.end())
     return None
 
 
