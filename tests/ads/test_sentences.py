@@ -105,3 +105,21 @@ def test_urgency_needs_a_limit_not_just_now() -> None:
         script_transcript("Our tea is fresh. It ships fast. Order before Sunday to get it free.")
     )
     assert limited.urgency is not None and "sunday" in limited.urgency
+
+
+def test_a_first_person_superlative_is_a_claim_not_a_story() -> None:
+    assert classify_hook("We made the comfiest hoodie on earth.") == "bold_claim"
+    assert classify_hook("I lost thirty pounds without giving up pizza.") == "story"
+
+
+def test_run_on_speech_reports_only_the_asking_clause() -> None:
+    # No full stops from the recogniser: the CTA is the clause that asks, timed inside the sentence.
+    transcript = script_transcript(
+        "I spent years hiding my skin, then a dermatologist told me to treat it, "
+        "that's why I made Clearday, try it free for thirty days"
+    )
+    card = analyze_transcript(transcript)
+    assert card.call_to_action.text == "try it free for thirty days"
+    start = transcript.segments[0].start
+    assert card.call_to_action.timestamp_seconds is not None
+    assert card.call_to_action.timestamp_seconds > start + 3

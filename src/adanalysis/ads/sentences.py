@@ -274,7 +274,7 @@ _SUPERLATIVE = re.compile(
     r"\w+iest|(fast|small|light|cheap|quick|tough|warm|cool|clean|fresh|rich|saf|new|fin|great|"
     r"larg|long|strong|soft|simpl|smart|bigg|hott|thinn)est|better than|faster than|unlike|"
     r"no other|nothing like|world's|#1|number 1|revolutionary|ultimate|perfect|anyone who|"
-    r"on purpose)\b"
+    r"on purpose|on earth|in the world)\b"
 )
 _PAIN = re.compile(
     r"\b(tired|sick of|hate|problem|pain\w*|hurt\w*|ache|aching|sore|stuck|struggl\w*|"
@@ -347,7 +347,11 @@ def classify_hook(text: str, *, negative: float = 0.0) -> HookType:
     opening = imperative(clean)
     if opening is not None and opening.strict and not opening.clause:
         return "command"
-    if any(w in _FIRST_PERSON for w in low) and any(w in verbs().past for w in low):
+    if (
+        any(w in _FIRST_PERSON for w in low)
+        and any(w in verbs().past for w in low)
+        and not superlative  # "We made the comfiest hoodie on earth" claims, it does not tell
+    ):
         return "story"
     second_person = any(w in {"you", "your", "you're", "you've"} for w in low)
     pain = bool(_PAIN.search(norm)) or negative <= -0.3
