@@ -8,7 +8,7 @@ PORT ?= 8000
 # The suite runs once per database; PostgreSQL is the machine's local server.
 TEST_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint bench web clean
+.PHONY: run test test-sqlite test-postgres lint bench eval web clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,8 @@ test-postgres: $(STAMP)
 	ADANALYSIS_TEST_DB=postgresql ADANALYSIS_TEST_PG=$(TEST_PG) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts eval
+	$(BIN)/ruff format --check src tests bench scripts eval
 	$(BIN)/mypy
 
 # The built web app is committed in src/adanalysis/static, so run and test need no Node.
@@ -40,6 +40,10 @@ web:
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# Insights accuracy on the labelled set (eval/insights); EVAL_ARGS="--split dev" while tuning rules.
+eval: $(STAMP)
+	$(BIN)/python bench/insights_eval.py $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

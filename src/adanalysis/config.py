@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     whisper_model: str | None = None  # model name or directory; default: the bundled base model
     whisper_compute_type: str = "int8"
     whisper_cpu_threads: int = 0
+    # Beam 5 cut the word error rate (0.159 -> 0.138) but not the insight errors, for 18 % more
+    # time; VAD costs no measurable time and keeps timestamps right after a music intro (make eval).
+    whisper_beam_size: int = Field(default=1, ge=1, le=10)
+    whisper_vad: bool = True  # Silero VAD before decoding: skips silence and music
 
     # Pipeline concurrency (videos in flight per stage)
     download_concurrency: int = Field(default=4, ge=1)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eval.insights.evalset import script_transcript
 from openai.lib._pydantic import to_strict_json_schema
 from pydantic import SecretStr
 
@@ -25,16 +26,6 @@ CATALOG = json.loads(
         Path(__file__).resolve().parents[2] / "src/adanalysis/sandbox/samples/catalog.json"
     ).read_text()
 )["samples"]
-
-
-def script_transcript(script: str, words_per_second: float = 2.6) -> Transcript:
-    """A transcript of script with one segment per sentence at a natural speaking pace."""
-    segments, start = [], 0.3
-    for sentence in re.split(r"(?<=[.!?])\s+", script.strip()):
-        end = start + len(sentence.split()) / words_per_second
-        segments.append(Segment(start=round(start, 2), end=round(end, 2), text=sentence))
-        start = end + 0.2
-    return Transcript(text=script, language="en", duration=start, segments=segments)
 
 
 def norm(text: str | None) -> str:

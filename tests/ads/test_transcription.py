@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from adanalysis.ads.errors import OpenAIAuthError, OpenAIError, OpenAIQuotaError
+from adanalysis.ads.errors import (
+    OpenAIAuthError,
+    OpenAIError,
+    OpenAIQuotaError,
+    TranscriptionError,
+)
 from adanalysis.ads.transcription import (
     LocalWhisperTranscriber,
     OpenAITranscriber,
@@ -138,3 +143,39 @@ async def test_unreachable_server_is_an_openai_error(sample_wavs: dict[str, Path
     transcriber = openai_transcriber("http://127.0.0.1:9/v1", max_retries=1)
     with pytest.raises(OpenAIError, match="Could not reach OpenAI"):
         await transcriber.transcribe(next(iter(sample_wavs.values())))
+
+
+def test_transcription_knobs_come_from_settings(model_data_dir: Path) -> None:
+    default = make_transcriber(Settings(data_dir=model_data_dir))
+    assert isinstance(default, LocalWhisperTranscriber)
+    assert (default.beam_size, default.vad_filter) == (
+        Settings().whisper_beam_size,
+        Settings().whisper_vad,
+    )
+    tuned = make_transcriber(
+        Settings(
+            data_dir=model_data_dir, whisper_beam_size=5, whisper_vad=not Settings().whisper_vad
+        )
+    )
+    assert isinstance(tuned, LocalWhisperTranscriber)
+    assert (tuned.beam_size, tuned.vad_filter) == (5, not Settings().whisper_vad)
+
+
+async def test_vad_transcription_works_offline(
+    whisper_dir: Path, sample_wavs: dict[str, Path], catalog: dict[str, dict[str, Any]]
+) -> None:
+    # The VAD model ships inside faster-whisper: nothing is fetched.
+    name = "coffee_question.mp4"
+    transcriber = LocalWhisperTranscriber(whisper_dir, vad_filter=True, beam_size=1)
+    transcript = await transcriber.transcribe(sample_wavs[name])
+    for keyword in catalog[name]["keywords"]:
+        assert keyword[:5] in transcript.text.lower()
+
+
+def test_a_model_name_that_is_not_installed_fails_clearly() -> None:
+    # "small" resolves only from the local model cache; with none there, no download is tried.
+    transcriber = make_transcriber(Settings(whisper_model="small"))
+    assert isinstance(transcriber, LocalWhisperTranscriber)
+    with pytest.raises(TranscriptionError) as info:
+        transcriber.load()
+    assert info.value.fatal

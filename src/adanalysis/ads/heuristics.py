@@ -1,4 +1,10 @@
-"""Offline ad analysis rules: hook, offer, call to action, tone and a score from a transcript."""
+"""Offline ad analysis from sentence-level features of the transcript.
+
+Each field is read from whole sentences: the call to action is the imperative sentence (a base verb
+from the verb lexicon opening a verb phrase) that asks most clearly and latest; the hook type comes
+from the first sentence's form (a question, a count of people, a narrated moment...); offers and
+urgency are patterns over normalised words (spoken numbers as digits). Pure Python, a few ms per ad.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from adanalysis.ads.insights import (
+from adanalysis.ads.card import (
     AdInsights,
     CallToAction,
     EmotionalTone,
@@ -15,77 +21,78 @@ from adanalysis.ads.insights import (
     Hook,
     HookType,
 )
+from adanalysis.ads.lexicon import MONTHS, WEEKDAYS
+from adanalysis.ads.sentences import (
+    Imperative,
+    Sentence,
+    Word,
+    classify_hook,
+    imperative,
+    sentences_of,
+    words_of,
+)
+from adanalysis.ads.textmatch import normal_words
 from adanalysis.ads.transcription import Transcript
 
+__all__ = ["analyze_transcript", "classify_hook"]
+
 HOOK_SECONDS = 3.0
-# A first sentence that ends by then is taken whole as the hook, so its type can be read.
+# A first sentence that ends by then is taken whole as the hook.
 HOOK_SENTENCE_MAX_SECONDS = 7.0
 EARLY_SPEECH_SECONDS = 5.0
 LATE_CTA_SECONDS = 3.0
+BASE_SCORE = 30
+# A candidate call to action needs this much (see _cta_weight).
+CTA_THRESHOLD = 3.0
 
-_NUMBER_WORDS = (
-    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|"
-    r"fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|twice|triple|double|half"
+_DAYS = "|".join(sorted(WEEKDAYS | MONTHS))
+_TIME_LIMIT = (
+    rf"(today|tonight|tomorrow|midnight|noon|the end of|end of|the \d+(st|nd|rd|th)?|{_DAYS}|"
+    rf"this (week|weekend|month)|next (week|month)|\d+ (days?|hours?))"
 )
-_QUESTION_START = re.compile(
-    r"^(do|does|did|are|is|was|were|what|why|how|who|when|where|which|can|could|would|should|"
-    r"have|has|ever|want|wanna|need)\b",
-    re.I,
+# Urgency wherever it is said.
+_URGENCY = re.compile(
+    r"\b((today|tonight|this week|this weekend|this month|weekend) only|"
+    r"limited (time|edition|stock|spots|places|run|numbers)|for a limited|"
+    r"while (stocks?|supplies) last|(sells?|selling|sold) out|fill(s|ing)? up|last chance|"
+    r"(don't|dont|do not) miss|hurry|only \d+ (left|spots|places|seats)|almost gone|running out|"
+    r"ends? (soon|today|tonight)|"
+    rf"(ends?|ending|expires?|closes?|close|finishes|runs out) (on |at |this |in )?{_TIME_LIMIT})\b"
 )
-_SOCIAL_PROOF = re.compile(
-    r"\b(customers?|reviews?|rated|five[- ]stars?|5[- ]stars?|trusted by|loved by|best[- ]?selling|"
-    r"testimonials?|as seen on|(thousands|millions) of (people|users|customers|families)|"
-    r"(\d[\d,.]*|" + _NUMBER_WORDS + r") (happy )?(people|users|customers|families|members))\b",
-    re.I,
-)
-_STORY = re.compile(
-    r"\b(last (year|month|week|summer)|years? ago|months? ago|i was|when i|i used to|my (wife|"
-    r"husband|mom|dad|friend|story)|one day|once upon)\b",
-    re.I,
-)
-_STATISTIC = re.compile(
-    r"(\d|%|\bpercent\b|\bout of (\d+|" + _NUMBER_WORDS + r")\b|\b(" + _NUMBER_WORDS + r")\b)", re.I
-)
-_COMMAND_START = re.compile(
-    r"^(stop|start|imagine|look|try|discover|watch|listen|check|grab|forget|picture|quit|don't|"
-    r"do not|get|take|make|cook|save|shop|buy|order|join|tap|click|swipe|say|think|wait|hold)\b",
-    re.I,
-)
-_PAIN = re.compile(
-    r"\b(tired|struggl\w*|sick of|hate|problem|pain\w*|frustrat\w*|wast\w*|stuck|annoy\w*|worr\w*|"
-    r"stress\w*|sore|aching|ache|hurt\w*|worse|worst|debt|drowning|exhausted|can't|cannot|"
-    r"embarrass\w*|fail\w*|lose|losing|lost|expensive|overwhelm\w*)\b",
-    re.I,
-)
-_BOLD = re.compile(
-    r"\b(best|only|#1|number one|never|ever|most|world's|revolutionary|guaranteed|fastest|easiest|"
-    r"ultimate|perfect|first ever|unbeatable|incredible)\b",
-    re.I,
-)
-_CTA = re.compile(
-    r"\b(shop now|buy now|order now|order today|sign up|download|book (a|your|now)|learn more|"
-    r"get started|get yours|call (us|now|today)|visit|claim|try (it|us)|start your|subscribe|"
-    r"register|apply now|join (now|today|us)|tap (the|below)|click (the|below)|swipe up|"
-    r"shop (today|the)|get (it|your) (now|today)|contact us|order (yours|online))\b",
-    re.I,
+# Urgency only when said of the offer or the action asked for.
+_DEADLINE = re.compile(
+    rf"\b((until|till|by|through|before|during) (the )?{_TIME_LIMIT}|for ({_DAYS})|"
+    r"before (it's|its|it is|they're|they are|this|these|the|we|stock|"
+    r"the \w+ (sets?|runs?|ends?))|during (the )?(\w+ ){1,3}(month|week|sale|season)|"
+    r"for (the )?(holidays|season|summer|winter|spring))\b"
 )
 _OFFER = re.compile(
-    r"(\d+\s*%\s*off|\b(" + _NUMBER_WORDS + r"|\d+)\s+percent off|\bhalf off|\bfree\b|"
-    r"\bdiscount\w*|\bbuy one,? get one|\bbogo\b|\bcoupon|\b(promo )?code\b|\bsale\b|"
-    r"\b(only|just|for|from)\s+\$\s?\d|\$\s?\d+\s+off)",
-    re.I,
+    r"\b(\d+ percent off|percent off|risk[- ]free|\d+ (dollars|pounds|euros) off|half (price|off)|"
+    r"off your|save \d+|and save|for the price of|buy \d+ get|\d+ for \d+|codes?|coupon|voucher|"
+    r"discount\w*|on us|bonus|we('ll| will) (add|give|throw in|send)|cashback|cash back|"
+    r"trial|sample|deal|sale|first (\w+ ){0,2}(for|is|are) (just |only )?(\d|1|half|on us|free)|"
+    r"for (just |only )?(1|one) (dollar|pound|euro)|gift with|complimentary|no charge)\b"
 )
-_URGENCY = re.compile(
-    r"\b(today only|limited[- ]time|ends (today|tonight|soon|sunday|friday|this)|hurry|"
-    r"while (supplies|stocks?) last|last chance|don't miss|only \d+ left|this (week|month|weekend) "
-    r"only|before it's gone|right now|today|tonight|this (week|month|weekend))\b",
-    re.I,
+_FREE = re.compile(r"(?<![-\w])free\b(?! (of|from|day|time|hands|will|spirit)\b)", re.I)
+_CTA_CUE = re.compile(
+    r"\b(now|today|tonight|this (week|weekend|month)|online|link|button|below|site|website|app|"
+    r"store|shop|dot com|com|code|free|percent|off|yours|your first|trial|quote|demo|number|"
+    r"bio|profile|page|call|order|book|account|\d+ minutes?|\d+ seconds?)\b"
 )
 _BENEFIT = re.compile(
-    r"\b(save\w*|faster|easier|better|without|in (just )?(\d+|" + _NUMBER_WORDS + r") (minutes?|"
-    r"days?|weeks?)|helps?|so you can|boost\w*|improve\w*|results|never have to|comfort\w*|"
-    r"healthy|healthier|fresh|waterproof|lightweight|tracks|see the difference|twice as)\b",
-    re.I,
+    r"\b(save\w*|faster|easier|better|without|in (just )?\d+ (minutes?|days?|weeks?|seconds?)|"
+    r"helps?|so you can|boost\w*|improve\w*|results|never have to|comfort\w*|healthy|healthier|"
+    r"fresh|waterproof|lightweight|tracks|see the difference|twice as|keeps?|lasts?|protect\w*)\b"
+)
+_PROOF = re.compile(
+    r"\b(customers?|reviews?|rated|\d+ stars?|trusted by|loved by|recommended by|voted|"
+    r"best ?selling|testimonials?|as seen on|(\d{3,}) (happy )?(people|users|customers|families|"
+    r"members|homes|nurses|runners|investors|shops|parents))\b"
+)
+_PAIN = re.compile(
+    r"\b(tired|struggl\w*|sick of|hate|problem|pain\w*|frustrat\w*|wast\w*|stuck|annoy\w*|"
+    r"worr\w*|stress\w*|sore|aching|ache|hurt\w*|worse|worst|debt|drowning|exhausted|"
+    r"embarrass\w*|overwhelm\w*|ruin\w*|tears)\b"
 )
 _GENERIC_NAME_WORDS = {
     "ad", "ads", "video", "videos", "test", "campaign", "copy", "final", "new", "version", "the",
@@ -96,69 +103,73 @@ _GENERIC_NAME_WORDS = {
 
 
 @dataclass(frozen=True)
-class Word:
-    """One spoken word with its estimated start (seconds), interpolated within its segment."""
+class Read:
+    """One sentence with what the rules found in it."""
 
-    text: str
-    start: float | None
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """One sentence with the estimated start of its first word."""
-
-    text: str
-    start: float | None
-    end: float | None
+    sentence: Sentence
+    index: int
+    position: float  # where the sentence ends, as a share of the ad's words (0..1)
+    norm: str  # normalised words joined by spaces
+    asks: Imperative | None
+    offer: bool
+    urgency: str | None
 
 
-def words_of(transcript: Transcript) -> list[Word]:
-    """The words with start times spread over each segment by character position."""
-    if not transcript.segments:
-        return [Word(w, None) for w in transcript.text.split()]
-    words: list[Word] = []
-    for seg in transcript.segments:
-        text = seg.text.strip()
-        span = max(seg.end - seg.start, 0.0)
-        for match in re.finditer(r"\S+", text):
-            frac = match.start() / max(len(text), 1)
-            words.append(Word(match.group(), round(seg.start + frac * span, 2)))
-    return words
+def _norm(text: str) -> str:
+    return " ".join(normal_words(text))
 
 
-def sentences_of(words: list[Word]) -> list[Sentence]:
-    """Words grouped into sentences at . ! ? (segments can split or join sentences)."""
-    sentences: list[Sentence] = []
-    current: list[Word] = []
-    for i, word in enumerate(words):
-        current.append(word)
-        if re.search(r"[.!?]$", word.text) or i == len(words) - 1:
-            nxt = words[i + 1].start if i + 1 < len(words) else None
-            sentences.append(
-                Sentence(" ".join(w.text for w in current), current[0].start, nxt or word.start)
-            )
-            current = []
-    return sentences
+def _offer_in(text: str, norm: str) -> bool:
+    return bool(_OFFER.search(norm) or _FREE.search(text))
 
 
-def classify_hook(text: str) -> HookType:
-    """The hook type by rules, checked from most to least specific."""
-    clean = text.strip()
-    if clean.endswith("?") or _QUESTION_START.search(clean):
-        return "question"
-    if _SOCIAL_PROOF.search(clean):
-        return "social_proof"
-    if _STORY.search(clean):
-        return "story"
-    if _STATISTIC.search(clean):
-        return "statistic"
-    if _COMMAND_START.search(clean):
-        return "command"
-    if _PAIN.search(clean):
-        return "pain_point"
-    if _BOLD.search(clean):
-        return "bold_claim"
-    return "other"
+def _read(sentence: Sentence, index: int, position: float) -> Read:
+    norm = _norm(sentence.text)
+    asks = imperative(sentence.text)
+    offer = _offer_in(sentence.text, norm)
+    urgency = _URGENCY.search(norm)
+    if urgency is None and (asks is not None or offer):
+        urgency = _DEADLINE.search(norm)
+    found = urgency.group(0) if urgency else None
+    return Read(sentence, index, position, norm, asks, offer, found)
+
+
+def _cta_weight(read: Read) -> float:
+    """How clearly and how late a sentence asks for the action (0 when it does not)."""
+    asks = read.asks
+    if asks is None:
+        return 0.0
+    weight = 2.0 if asks.action else 0.0
+    weight += 1.0 if _CTA_CUE.search(read.norm) else 0.0
+    weight += 0.5 if asks.strict else 0.0
+    weight -= 0.5 if asks.clause else 0.0
+    # Later is likelier: ads land on their call to action. By words, not sentences, so a
+    # transcript without full stops ("..., try it free for 30 days") still ends on its ask.
+    weight += 1.5 * read.position
+    return weight
+
+
+def _call_to_action(reads: list[Read]) -> tuple[Read | None, int]:
+    """The sentence that asks for the action, and how many sentences ask."""
+    count = len(reads)
+    # The opening is the hook; it is the CTA only in a one- or two-sentence ad.
+    pool = reads[1:] if count > 2 else reads
+    scored = [(_cta_weight(r), r.index, r) for r in pool]
+    asking = [item for item in scored if item[0] >= CTA_THRESHOLD]
+    if not asking:
+        return None, 0
+    return max(asking, key=lambda item: (item[0], item[1]))[2], len(asking)
+
+
+def _asked(read: Read) -> tuple[str, float | None]:
+    """The words that ask (from the asking clause on) and when they start, estimated."""
+    sentence, offset = read.sentence, read.asks.offset if read.asks else 0
+    if offset == 0 or sentence.start is None or sentence.end is None:
+        return sentence.text, sentence.start
+    share = offset / max(len(sentence.text), 1)
+    return sentence.text[offset:], round(
+        sentence.start + share * (sentence.end - sentence.start), 2
+    )
 
 
 def _hook(words: list[Word], sentences: list[Sentence]) -> str:
@@ -172,8 +183,21 @@ def _hook(words: list[Word], sentences: list[Sentence]) -> str:
     return " ".join(w.text for w in words if (w.start or 0.0) < origin + HOOK_SECONDS)
 
 
-def _matching(sentences: list[Sentence], pattern: re.Pattern[str]) -> list[Sentence]:
-    return [s for s in sentences if pattern.search(s.text)]
+def _core_message(reads: list[Read], cta: Read | None) -> Read | None:
+    """The ad's main claim: the first sentence after the hook that is not the CTA or its offer."""
+    for read in reads[1:]:
+        if read is cta or (read.offer and read.asks is not None):
+            continue
+        if len(read.norm.split()) >= 4:
+            return read
+    rest = [r for r in reads[1:] if r is not cta]
+    return rest[0] if rest else None
+
+
+def _claim_of_hook(hook: Sentence) -> str | None:
+    """In a short ad the claim shares the hook's sentence: its longest clause after the first."""
+    clauses = [c.strip() for c in re.split(r"[,;:]\s+", hook.text)[1:] if len(c.split()) >= 4]
+    return max(clauses, key=len) if clauses else None
 
 
 def _words_per_minute(transcript: Transcript, n_words: int) -> float | None:
@@ -218,9 +242,8 @@ def _brand_first_mention(words: list[Word], ad_name: str | None) -> float | None
     return None
 
 
-def _phrase(sentence: Sentence, pattern: re.Pattern[str]) -> str:
-    match = pattern.search(sentence.text)
-    return match.group(0) if match else sentence.text
+def _phrase_of_urgency(reads: list[Read]) -> Read | None:
+    return next((r for r in reads if r.urgency), None)
 
 
 def analyze_transcript(
@@ -233,16 +256,22 @@ def analyze_transcript(
         duration = transcript.duration or (
             transcript.segments[-1].end if transcript.segments else None
         )
+    total = max(sum(len(s.text.split()) for s in sentences), 1)
+    reads, said = [], 0
+    for i, sentence in enumerate(sentences):
+        said += len(sentence.text.split())
+        reads.append(_read(sentence, i, said / total))
     hook_text = _hook(words, sentences)
-    hook_type = classify_hook(hook_text) if hook_text else "other"
-    ctas = _matching(sentences, _CTA)
-    # The closing call to action is the one the ad lands on.
-    cta = ctas[-1] if ctas else None
-    offers = _matching(sentences, _OFFER)
-    urgent = _matching(sentences, _URGENCY)
-    proof = _matching(sentences, _SOCIAL_PROOF)
-    pains = _matching(sentences, _PAIN)
-    benefits = [s for s in _matching(sentences, _BENEFIT) if s not in offers and s is not cta]
+    first = sentences[0].text if sentences else ""
+    negative = min(float(_vader().polarity_scores(first)["compound"]), 0.0) if first else 0.0
+    hook_type: HookType = classify_hook(first, negative=negative) if first else "other"
+    cta, asking = _call_to_action(reads)
+    offers = [r for r in reads if r.offer]
+    urgent = _phrase_of_urgency(reads)
+    proof = [r for r in reads if _PROOF.search(r.norm)]
+    pains = [r for r in reads if _PAIN.search(r.norm)]
+    benefits = [r for r in reads[1:] if _BENEFIT.search(r.norm) and not r.offer and r is not cta]
+    core = _core_message(reads, cta)
     wpm = _words_per_minute(transcript, len(words))
     speech_early = any(
         s.start < EARLY_SPEECH_SECONDS and s.text.strip() for s in transcript.segments
@@ -255,71 +284,68 @@ def analyze_transcript(
     weaknesses: list[str] = []
     suggestions: list[str] = []
     reasons: list[str] = []
-    score = 30
 
-    def rule(ok: bool, points: int, good: str, bad: str | None, tip: str | None = None) -> None:
-        nonlocal score
-        if ok:
-            score += points
-            strengths.append(good)
-            reasons.append(f"+{points}: {good}")
-        elif bad:
-            score -= points
-            weaknesses.append(bad)
-            reasons.append(f"-{points}: {bad}")
-            if tip:
-                suggestions.append(tip)
+    def points(value: int, why: str) -> None:
+        reasons.append(f"{value:+d}: {why}")
 
     if words:
-        rule(
-            hook_type != "other",
-            10,
-            f"Opens with a {hook_type.replace('_', ' ')} hook",
-            "The opening has no recognisable hook",
-            "Open with a question, a number or a pain point in the first 3 seconds",
-        )
-        rule(
-            speech_early,
-            10,
-            "Speech starts within the first 5 seconds",
-            "No speech in the first 5 seconds",
-            "Start speaking in the first seconds; viewers decide fast",
-        )
-        rule(
-            cta is not None,
-            15,
-            "Has a clear call to action",
-            "No clear call to action",
-            "End with one clear action, e.g. 'Shop now'",
-        )
-        if cta is not None and cta.start is not None and duration is not None:
-            if cta.start >= duration - LATE_CTA_SECONDS and len(ctas) == 1:
-                weaknesses.append("CTA only in the last seconds")
-                suggestions.append("Say the call to action earlier as well as at the end")
-                score -= 5
-                reasons.append("-5: CTA only in the last seconds")
-        rule(bool(offers), 10, "Makes a concrete offer", None, None)
-        if not offers:
+        points(BASE_SCORE, "Base score for an ad with speech")
+        if hook_type != "other":
+            strengths.append(f"Opens with a {hook_type.replace('_', ' ')} hook")
+            points(10, strengths[-1])
+        else:
+            weaknesses.append("The opening introduces the product without a hook")
+            suggestions.append(
+                "Open with a question, a number, a story or a pain point in the first 3 seconds"
+            )
+        if speech_early:
+            strengths.append("Speech starts within the first 5 seconds")
+            points(10, strengths[-1])
+        else:
+            weaknesses.append("No speech in the first 5 seconds")
+            suggestions.append("Start speaking in the first seconds; viewers decide fast")
+            points(-10, weaknesses[-1])
+        if cta is not None:
+            strengths.append("Has a clear call to action")
+            points(15, strengths[-1])
+            start = _asked(cta)[1]
+            if start is not None and duration is not None and asking == 1:
+                if start >= duration - LATE_CTA_SECONDS:
+                    weaknesses.append("CTA only in the last seconds")
+                    suggestions.append("Say the call to action earlier as well as at the end")
+                    points(-5, weaknesses[-1])
+        else:
+            weaknesses.append("No clear call to action")
+            suggestions.append("End with one clear action, e.g. 'Shop now'")
+            points(-15, weaknesses[-1])
+        if offers:
+            strengths.append("Makes a concrete offer")
+            points(10, strengths[-1])
+        else:
             suggestions.append("Add a concrete offer (discount, free trial, free shipping)")
-        rule(bool(urgent), 5, "Creates urgency", None, None)
-        rule(bool(proof), 5, "Uses social proof", None, None)
-        rule(bool(benefits), 5, "States benefits", None, None)
+        for found, good in (
+            (urgent is not None, "Creates urgency"),
+            (bool(proof), "Uses social proof"),
+            (bool(benefits), "States benefits"),
+        ):
+            if found:
+                strengths.append(good)
+                points(5, good)
         if wpm is not None and wpm > 200:
             weaknesses.append("Speech is very fast")
             suggestions.append("Slow down so every word lands")
-            score -= 5
-            reasons.append("-5: Speech is very fast")
+            points(-5, weaknesses[-1])
         elif wpm is not None and wpm < 100:
             weaknesses.append("Speech is slow")
             suggestions.append("Tighten the script; short ads need a brisk pace")
-            score -= 5
-            reasons.append("-5: Speech is slow")
+            points(-5, weaknesses[-1])
         if _brand_tokens(ad_name):
             if brand_at is None:
                 weaknesses.append("The brand or product is never named")
                 suggestions.append("Name the brand or product early")
             elif brand_at <= EARLY_SPEECH_SECONDS:
-                rule(True, 5, "Names the brand or product early", None)
+                strengths.append("Names the brand or product early")
+                points(5, strengths[-1])
     else:
         weaknesses.append("No spoken words found")
         suggestions.append("Add a voice-over that states the offer and the call to action")
@@ -327,20 +353,27 @@ def analyze_transcript(
     evidence: list[Evidence] = []
     if hook_text:
         evidence.append(Evidence(quote=hook_text, timestamp_seconds=words[0].start))
-    for sentence in offers[:1] + ([cta] if cta else []):
-        evidence.append(Evidence(quote=sentence.text, timestamp_seconds=sentence.start))
+    cta_text, cta_at = _asked(cta) if cta else (None, None)
+    for read in (core, offers[0] if offers else None, urgent):
+        if read is not None and all(e.quote != read.sentence.text for e in evidence):
+            evidence.append(
+                Evidence(quote=read.sentence.text, timestamp_seconds=read.sentence.start)
+            )
+    if cta_text and all(e.quote != cta_text for e in evidence):
+        evidence.append(Evidence(quote=cta_text, timestamp_seconds=cta_at))
+    score = sum(int(r.split(":", 1)[0]) for r in reasons)
 
     return AdInsights(
         hook=Hook(text=hook_text, type=hook_type),
-        core_message=sentences[0].text if sentences else None,
-        offer=offers[0].text if offers else None,
-        pain_points=[s.text for s in pains[:3]],
-        benefits=[s.text for s in benefits[:3]],
-        social_proof=[s.text for s in proof[:3]],
-        urgency=_phrase(urgent[0], _URGENCY) if urgent else None,
-        call_to_action=CallToAction(
-            text=cta.text if cta else None, timestamp_seconds=cta.start if cta else None
-        ),
+        core_message=core.sentence.text
+        if core
+        else (_claim_of_hook(sentences[0]) if sentences else None),
+        offer=offers[0].sentence.text if offers else None,
+        pain_points=[r.sentence.text for r in pains[:3]],
+        benefits=[r.sentence.text for r in benefits[:3]],
+        social_proof=[r.sentence.text for r in proof[:3]],
+        urgency=urgent.urgency if urgent else None,
+        call_to_action=CallToAction(text=cta_text, timestamp_seconds=cta_at),
         emotional_tone=_tone(transcript.text, wpm),
         words_per_minute=wpm,
         speech_in_first_5s=bool(words) and speech_early,
@@ -348,7 +381,7 @@ def analyze_transcript(
         strengths=strengths,
         weaknesses=weaknesses,
         suggestions=suggestions,
-        score=score if words else None,
+        score=max(0, min(100, score)) if words else None,
         score_reasons=reasons,
         evidence=evidence,
     )

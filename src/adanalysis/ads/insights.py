@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import openai
-from pydantic import BaseModel, Field, field_validator
 
+from adanalysis.ads.card import AdInsights
 from adanalysis.ads.errors import AnalysisError
+from adanalysis.ads.grounding import ground
+from adanalysis.ads.heuristics import analyze_transcript
 from adanalysis.ads.openai_errors import OpenAIEngine
 from adanalysis.ads.transcription import Transcript
 
@@ -16,74 +18,6 @@ if TYPE_CHECKING:
     from adanalysis.config import Settings
 
 log = logging.getLogger(__name__)
-
-HookType = Literal[
-    "question", "statistic", "bold_claim", "pain_point", "command", "story", "social_proof", "other"
-]
-
-# No defaults and no numeric bounds in the schema: OpenAI strict structured outputs require every
-# field and reject some keywords; bounds are enforced by the validators instead.
-
-
-class Hook(BaseModel):
-    """What the ad says in its first seconds, and the kind of hook it is."""
-
-    text: str = Field(description="The words spoken in roughly the first 3 seconds")
-    type: HookType
-
-
-class CallToAction(BaseModel):
-    """The action the ad asks for, and when (seconds from the start) it is said."""
-
-    text: str | None
-    timestamp_seconds: float | None
-
-
-class EmotionalTone(BaseModel):
-    """The overall tone; score from -1 (negative) to 1 (positive)."""
-
-    label: str
-    score: float
-
-    @field_validator("score")
-    @classmethod
-    def _clamp(cls, value: float) -> float:
-        return max(-1.0, min(1.0, value))
-
-
-class Evidence(BaseModel):
-    """A quote from the transcript that backs a finding."""
-
-    quote: str
-    timestamp_seconds: float | None
-
-
-class AdInsights(BaseModel):
-    """The analysis of one ad video's spoken content."""
-
-    hook: Hook
-    core_message: str | None = Field(description="The main point of the ad in one sentence")
-    offer: str | None = Field(description="The concrete offer (discount, free trial...), if any")
-    pain_points: list[str]
-    benefits: list[str]
-    social_proof: list[str]
-    urgency: str | None
-    call_to_action: CallToAction
-    emotional_tone: EmotionalTone
-    words_per_minute: float | None
-    speech_in_first_5s: bool
-    brand_first_mention_seconds: float | None
-    strengths: list[str]
-    weaknesses: list[str]
-    suggestions: list[str]
-    score: int | None = Field(description="Overall effectiveness from 0 to 100")
-    score_reasons: list[str]
-    evidence: list[Evidence]
-
-    @field_validator("score")
-    @classmethod
-    def _clamp_score(cls, value: int | None) -> int | None:
-        return None if value is None else max(0, min(100, value))
 
 
 class Analyzer(Protocol):
@@ -138,8 +72,6 @@ class OpenAIAnalyzer(OpenAIEngine):
         """Ask the model for AdInsights; a refusal or cut-off answer fails only this video."""
         if not transcript.text.strip():
             # Nothing to pay the model for: the heuristics describe a silent ad honestly.
-            from adanalysis.ads.heuristics import analyze_transcript
-
             return analyze_transcript(transcript, ad_name=ad_name, duration=duration)
         messages: Any = [
             {"role": "system", "content": SYSTEM_PROMPT},
@@ -171,21 +103,22 @@ class OpenAIAnalyzer(OpenAIEngine):
         if message.parsed is None:
             raise AnalysisError("The AI returned no analysis for this ad.")
         parsed: AdInsights = message.parsed
-        return parsed
+        # The model may quote what was never said: checked against the transcript, with the
+        # offline rules (a few ms, pure Python) standing in for whatever does not hold.
+        offline = analyze_transcript(transcript, ad_name=ad_name, duration=duration)
+        return ground(parsed, transcript, fallback=offline)
 
 
 class HeuristicAnalyzer:
     """Offline rules over the transcript and its timestamps; no network, no model."""
 
     name = "heuristic"
-    model = "rules-v1"
+    model = "rules-v2"
 
     async def analyze(
         self, transcript: Transcript, *, ad_name: str | None = None, duration: float | None = None
     ) -> AdInsights:
         """The insights the rules can honestly compute."""
-        from adanalysis.ads.heuristics import analyze_transcript
-
         return analyze_transcript(transcript, ad_name=ad_name, duration=duration)
 
 

@@ -71,6 +71,8 @@ ENGINE_SETTINGS = {
     "whisper_model",
     "whisper_compute_type",
     "whisper_cpu_threads",
+    "whisper_beam_size",
+    "whisper_vad",
     "transcribe_concurrency",
 }
 

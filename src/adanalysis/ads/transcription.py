@@ -125,6 +125,7 @@ class LocalWhisperTranscriber:
         cpu_threads: int = 0,
         num_workers: int = 1,
         beam_size: int = 1,
+        vad_filter: bool = False,
         model_label: str | None = None,
     ) -> None:
         self.model_path = str(model_dir_or_name)
@@ -133,6 +134,7 @@ class LocalWhisperTranscriber:
         self.cpu_threads = cpu_threads
         self.num_workers = num_workers
         self.beam_size = beam_size
+        self.vad_filter = vad_filter
 
     def load(self) -> Any:
         """The loaded model (blocking; call from a thread or at startup)."""
@@ -153,7 +155,7 @@ class LocalWhisperTranscriber:
             raw_segments, info = model.transcribe(
                 str(audio),
                 beam_size=self.beam_size,
-                vad_filter=False,
+                vad_filter=self.vad_filter,
                 condition_on_previous_text=False,
             )
             segments = [
@@ -235,5 +237,7 @@ def make_transcriber(settings: Settings) -> Transcriber:
         compute_type=settings.whisper_compute_type,
         cpu_threads=settings.whisper_cpu_threads,
         num_workers=settings.transcribe_concurrency,
+        beam_size=settings.whisper_beam_size,
+        vad_filter=settings.whisper_vad,
         model_label=label,
     )

@@ -12,11 +12,17 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from adanalysis.ads.card import AdInsights, CallToAction, Evidence
 from adanalysis.ads.heuristics import analyze_transcript
 from adanalysis.ads.transcription import Segment, Transcript
 
 Fault = Literal[
-    "insufficient_quota", "rate_limit_then_ok", "server_error", "refusal", "invalid_key"
+    "insufficient_quota",
+    "rate_limit_then_ok",
+    "server_error",
+    "refusal",
+    "invalid_key",
+    "hallucinate",
 ]
 FAULT_HEADER = "x-fake-fault"
 
@@ -108,6 +114,24 @@ def _transcript_from_prompt(prompt: str) -> tuple[Transcript, str | None]:
     return Transcript(text=text, language="en", duration=None, segments=segments), ad_name
 
 
+# What a model might invent: none of it is in any transcript the fake is sent.
+HALLUCINATED_CTA = "Visit megadeals dot example to claim your free gift card"
+HALLUCINATED_QUOTE = "Doctors everywhere call it a miracle"
+HALLUCINATED_PROOF = "Winner of the 2024 Golden Product award"
+
+
+def _hallucinated(card: AdInsights) -> AdInsights:
+    """The card with an invented call to action, quote, social proof and offer added."""
+    return card.model_copy(
+        update={
+            "call_to_action": CallToAction(text=HALLUCINATED_CTA, timestamp_seconds=1.0),
+            "evidence": [*card.evidence, Evidence(quote=HALLUCINATED_QUOTE, timestamp_seconds=2.0)],
+            "social_proof": [*card.social_proof, HALLUCINATED_PROOF],
+            "offer": "90% off everything with code MEGA90",
+        }
+    )
+
+
 def create_openai_fake(config: FakeOpenAIConfig | None = None) -> FastAPI:
     """The fake server app; config (kept on app.state.config) drives its answers."""
     cfg = config or FakeOpenAIConfig()
@@ -170,7 +194,10 @@ def create_openai_fake(config: FakeOpenAIConfig | None = None) -> FastAPI:
             message["refusal"] = "I'm sorry, I can't help with that request."
         else:
             transcript, ad_name = _transcript_from_prompt(prompt)
-            message["content"] = analyze_transcript(transcript, ad_name=ad_name).model_dump_json()
+            card = analyze_transcript(transcript, ad_name=ad_name)
+            if fault == "hallucinate":
+                card = _hallucinated(card)
+            message["content"] = card.model_dump_json()
         return {
             "id": f"chatcmpl-fake-{cfg.requests['chat']}",
             "object": "chat.completion",
