@@ -219,11 +219,8 @@ def llm_analyzer(stack: contextlib.ExitStack, fake: str | None) -> Analyze:
     if fake is not None:
         from pydantic import SecretStr
 
-        from adanalysis.sandbox.openai_fake import (
-            FakeOpenAIConfig,
-            create_openai_fake,
-            serve_app_in_thread,
-        )
+        from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake
+        from adanalysis.serving import serve_app_in_thread
 
         config = FakeOpenAIConfig(fault="hallucinate" if fake == "hallucinate" else None)
         url = stack.enter_context(serve_app_in_thread(create_openai_fake(config)))
