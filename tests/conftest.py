@@ -27,7 +27,7 @@ BACKEND = os.environ.get("ADANALYSIS_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get(
     "ADANALYSIS_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-TABLES = ("ad_analyses", "facebook_credentials", "background_jobs", "users")
+TABLES = ("ad_analyses", "facebook_credentials", "background_jobs", "users", "rate_limit_counters")
 
 
 def pytest_report_header() -> str:

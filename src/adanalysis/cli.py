@@ -49,7 +49,14 @@ def serve(
     if migrate_first:
         run_migrations(settings.sqlalchemy_url)
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_config=None, timeout_graceful_shutdown=5
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+        # The app reads X-Forwarded-For itself, from ADANALYSIS_TRUSTED_PROXIES only; uvicorn's
+        # default would believe any local peer's header and rewrite the client address.
+        proxy_headers=False,
     )
 
 
@@ -74,7 +81,9 @@ def cleanup(days: Annotated[int, typer.Option("--days", min=1, help="Age in days
         finally:
             await engine.dispose()
 
-    typer.echo(f"Removed {asyncio.run(go())} finished jobs older than {days} days.")
+    removed = asyncio.run(go())
+    jobs = "1 finished job" if removed == 1 else f"{removed} finished jobs"
+    typer.echo(f"Removed {jobs} older than {days} {'day' if days == 1 else 'days'}.")
 
 
 @users_app.command("create")

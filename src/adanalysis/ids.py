@@ -6,7 +6,8 @@ import os
 import re
 import time
 
-_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+OBJECT_ID_PATTERN = r"^[0-9a-f]{24}$"
+_OBJECT_ID = re.compile(OBJECT_ID_PATTERN)
 
 
 def new_object_id() -> str:

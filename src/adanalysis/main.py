@@ -8,18 +8,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from adanalysis import ads  # noqa: F401  (registers the ad_analysis job type)
 from adanalysis.ads import pipeline  # noqa: F401
 from adanalysis.ads.router import router as ads_router
+from adanalysis.ads.workdirs import sweep_workdirs
 from adanalysis.auth.router import router as auth_router
+from adanalysis.auth.throttle import AuthThrottle
 from adanalysis.config import Settings, get_settings
 from adanalysis.crypto import SecretBox
 from adanalysis.db import create_engine, create_session_factory
-from adanalysis.errors import BodySizeLimit, install_error_handlers
+from adanalysis.errors import COMMON_RESPONSES, BodySizeLimit, install_error_handlers
 from adanalysis.jobs.events import JobEvents
 from adanalysis.jobs.executors import Executor
 from adanalysis.jobs.executors.local import LocalExecutor
@@ -28,10 +30,24 @@ from adanalysis.jobs.router import router as jobs_router
 from adanalysis.jobs.runtime import JobServices
 from adanalysis.jobs.service import BackgroundJobService
 from adanalysis.monitoring.router import router as monitoring_router
+from adanalysis.ratelimit.limiter import make_limiter
+from adanalysis.validation import refuse_control_characters
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_GRAPH_URL = Settings.model_fields["graph_api_url"].default
+API_DESCRIPTION = """AI analysis of Facebook video ads, run as background jobs.
+
+Live updates of one job: `WS /api/v1/ad_analysis/ws/jobs/{job_id}?token=<bearer token>` sends
+the whole job document, then each update, and closes (1000) after the final status. A missing,
+invalid or expired token, an unknown job and another user's job all get the same answer: the
+connection is accepted and closed at once with code 1008 (policy violation) and the reason
+"Job not found or not signed in" (not an HTTP 403 at the handshake, so browsers can read it).
+
+Input containing control characters (NUL and the like; tabs and line breaks are allowed inside
+JSON and form bodies) is refused with 422. Sign-in and registration are rate-limited per account
+and per client address: 429 with a Retry-After header.
+"""
 
 
 def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
@@ -57,6 +73,7 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
         session_factory = create_session_factory(engine)
         secret_key = settings.resolved_secret_key()
         events = JobEvents()
+        limiter = make_limiter(settings, session_factory)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
@@ -71,6 +88,7 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
         app.state.secret_key = secret_key
         app.state.secret_box = services.secrets
         app.state.events = events
+        app.state.auth_throttle = AuthThrottle(limiter, settings)
         app.state.executor = executor
         app.state.job_service = BackgroundJobService(
             executor=executor,
@@ -78,26 +96,35 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             max_attempts=settings.max_attempts,
         )
         if start_executor:
+            # Before any job runs here: what the folder holds now belongs to dead runs only,
+            # or to live jobs of other processes sharing the data folder (those are kept).
+            await sweep_workdirs(
+                session_factory,
+                settings.data_dir / "tmp",
+                current_worker=services.worker_id,
+                stale_after_seconds=settings.stale_after_seconds,
+            )
             await executor.start()
         try:
             yield
         finally:
             await executor.stop()
+            await limiter.close()
             await engine.dispose()
 
     app = FastAPI(
         title="adanalysis",
         version="0.1.0",
-        description="AI analysis of Facebook video ads, run as background jobs.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(auth_router)
-    app.include_router(jobs_router)
-    app.include_router(ads_router)
-    app.include_router(monitoring_router)
+    for router in (auth_router, jobs_router, ads_router):
+        app.include_router(router, responses=COMMON_RESPONSES)
+    app.include_router(monitoring_router, responses={k: COMMON_RESPONSES[k] for k in (413, 422)})
     if settings.sandbox:
         from adanalysis.sandbox.graph import SandboxConfig, create_graph_sandbox
 

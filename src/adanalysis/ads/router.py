@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from adanalysis.ads import credentials as creds_service
 from adanalysis.ads import service as analyses_service
@@ -20,6 +21,7 @@ from adanalysis.ads.schemas import (
 from adanalysis.auth.deps import CurrentUser
 from adanalysis.crypto import SecretBox
 from adanalysis.db import SessionDep
+from adanalysis.ids import OBJECT_ID_PATTERN
 from adanalysis.jobs.deps import JobServiceDep
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
 from adanalysis.jobs.schemas import JobConflict, JobStarted, error_responses
@@ -150,25 +152,25 @@ async def list_analyses(
     session: SessionDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    account_id: Annotated[str | None, Query(max_length=64)] = None,
-    job_id: Annotated[str | None, Query(max_length=24)] = None,
+    account_id: Annotated[
+        str | None,
+        Query(max_length=64, description="act_<digits> or <digits>"),
+        AfterValidator(normalise_account_id),
+    ] = None,
+    job_id: Annotated[
+        str | None, Query(pattern=OBJECT_ID_PATTERN, description="Only this job's analyses")
+    ] = None,
     before: Annotated[
         str | None, Query(description="Last analysis id of the previous page")
     ] = None,
 ) -> list[AdAnalysisOut]:
     """Your analysed videos, newest first; `X-Next-Before` carries the next page's cursor."""
-    account = None
-    if account_id is not None:
-        try:
-            account = normalise_account_id(account_id)
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     try:
         rows = await analyses_service.list_analyses(
             session,
             user_id=user.id,
             limit=limit + 1,
-            account_id=account,
+            account_id=account_id,
             job_id=job_id,
             before=before,
         )
@@ -196,8 +198,17 @@ async def get_analysis(analysis_id: str, user: CurrentUser, session: SessionDep)
     response_model=list[AdAnalysisOut],
     responses={
         **_401,
-        **error_responses(e400="No Facebook credentials saved", e502="The analysis job failed"),
-        409: {"model": JobConflict, "description": "An analysis is already pending or running"},
+        **error_responses(
+            e400="No Facebook credentials saved, or Facebook refused them (invalid or expired "
+            "token, missing permission): the job's message says what to fix",
+            e502="The analysis failed on our side or Facebook's",
+            e503="Facebook or the transcription service is rate limited or unreachable; "
+            "try again later",
+        ),
+        409: {
+            "model": JobConflict,
+            "description": "An analysis is already pending or running, or this one was cancelled",
+        },
     },
 )
 async def analyze_legacy(
@@ -218,14 +229,36 @@ async def analyze_legacy(
     # End this request's transaction before waiting: on SQLite an open one holds the write lock.
     await session.commit()
     job = await _wait_until_finished(request, started.job_id, user.id)
+    if job is None:  # removed while we waited (only an operator can do that)
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, "The analysis job was removed.")
     if job.status != JobStatus.COMPLETED:
         return JSONResponse(  # type: ignore[return-value]
-            status_code=status.HTTP_502_BAD_GATEWAY,
+            status_code=legacy_status(job.status, job.error_code),
             content={"detail": job.error_message or job.message or f"The analysis {job.status}."},
             headers={"Deprecation": "true"},
         )
     rows = await analyses_service.list_analyses(session, user_id=user.id, limit=1000, job_id=job.id)
     return [AdAnalysisOut.model_validate(row) for row in rows]
+
+
+# The legacy endpoint answers the job's end in one status: the user's own doing is a 4xx.
+LEGACY_USER_ERRORS = frozenset(
+    {"facebook_invalid_token", "facebook_permission_denied", "facebook_credentials_missing"}
+)
+LEGACY_OUTAGES = frozenset(
+    {"facebook_rate_limited", "facebook_unavailable", "network_timeout", "openai_quota_exceeded"}
+)
+
+
+def legacy_status(job_status: str, error_code: str | None) -> int:
+    """The HTTP status of a job that did not complete, as the legacy endpoint answers it."""
+    if job_status == JobStatus.CANCELLED:
+        return status.HTTP_409_CONFLICT
+    if error_code in LEGACY_USER_ERRORS:
+        return status.HTTP_400_BAD_REQUEST
+    if error_code in LEGACY_OUTAGES:
+        return status.HTTP_503_SERVICE_UNAVAILABLE
+    return status.HTTP_502_BAD_GATEWAY
 
 
 async def _wait_until_finished(request: Request, job_id: str, user_id: str) -> Any:

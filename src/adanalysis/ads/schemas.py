@@ -33,6 +33,9 @@ class CredentialsIn(BaseModel):
         value = value.strip()
         if not value or any(c.isspace() for c in value):
             raise ValueError("the access token must be one word with no spaces")
+        if not (value.isascii() and value.isprintable()):
+            # Facebook tokens are letters, digits and a few signs; anything else is a paste error.
+            raise ValueError("the access token must be printable ASCII, as Facebook issues it")
         return value
 
     @field_validator("account_id")

@@ -95,7 +95,7 @@ async def _recover_one(session: AsyncSession, job: BackgroundJob) -> bool:
                 updated_at=now,
                 error_code="worker_lost",
                 error_message=(
-                    f"The job was interrupted {job.attempts} times "
+                    f"The job was interrupted {_times(job.attempts)} "
                     "(the server or worker running it "
                     "stopped) and was given up. Partial results were kept; please start it again."
                 ),
@@ -119,6 +119,10 @@ async def _recover_one(session: AsyncSession, job: BackgroundJob) -> bool:
         )
     )
     return True
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
 
 
 async def pending_job_ids(session: AsyncSession) -> list[tuple[str, int]]:

@@ -247,7 +247,8 @@ async def _heartbeat(ctx: JobContext, job_task: asyncio.Task[Any] | None) -> Non
 async def _finish_cancelled(ctx: JobContext) -> JobStatus | None:
     """End as cancelled, keeping progress and partial results."""
     done = ctx.result_count
-    message = "Job cancelled by user." + (f" {done} analyses were kept." if done else "")
+    kept = "1 analysis was kept." if done == 1 else f"{done} analyses were kept."
+    message = "Job cancelled by user." + (f" {kept}" if done else "")
     return await _finish(ctx, JobStatus.CANCELLED, message=message)
 
 
