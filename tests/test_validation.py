@@ -291,3 +291,36 @@ async def test_database_data_errors_become_422_without_their_values_in_logs(
         r = await c.get("/boom")
     assert_422_list(r, "secret-value")
     assert "secret-value" not in caplog.text
+
+
+async def test_openapi_documents_the_input_rules_and_common_statuses(
+    client: httpx.AsyncClient,
+) -> None:
+    """Request strings carry the control-character pattern; every operation lists 413/422/503."""
+    from adanalysis.validation import BODY_STRING_PATTERN, URL_STRING_PATTERN
+
+    spec = (await client.get("/openapi.json")).json()
+    components = spec["components"]["schemas"]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            assert {"413", "422", "503"} <= set(operation["responses"]), (method, path)
+            for param in operation.get("parameters", []):
+                if param["schema"].get("type") == "string" and "enum" not in param["schema"]:
+                    assert "pattern" in param["schema"], (method, path, param["name"])
+    assert components["RegisterRequest"]["properties"]["email"]["pattern"] == BODY_STRING_PATTERN
+    cursor = spec["paths"]["/api/v1/ad_analysis/job-status/{job_id}"]["get"]["parameters"][0]
+    assert cursor["schema"]["pattern"] == URL_STRING_PATTERN
+    token = components["CredentialsIn"]["properties"]["access_token"]["pattern"]
+    assert token == "^[!-~]+$"
+    # Response shapes are not constrained: a transcript may hold a tab.
+    assert "pattern" not in json.dumps(components["AdAnalysisOut"])
+    error = spec["paths"]["/api/v1/auth/me"]["get"]["responses"]["422"]
+    assert error["content"]["application/json"]["schema"]["$ref"].endswith("/ValidationErrorOut")
+
+
+async def test_method_not_allowed_names_every_method_of_the_path(
+    client: httpx.AsyncClient, user: SignedIn
+) -> None:
+    r = await client.request("PATCH", f"{API}/credentials", headers=user.headers)
+    assert r.status_code == 405
+    assert set(r.headers["Allow"].split(", ")) >= {"GET", "PUT", "DELETE"}

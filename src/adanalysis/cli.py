@@ -149,7 +149,7 @@ def analyze(
     from adanalysis.ads.terminal import analyze_in_terminal, sandbox_graph
 
     try:
-        account_id = normalise_account_id(account) if account else None
+        account_id = normalise_account_id(account.strip()) if account else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--account") from None
     settings = get_settings()

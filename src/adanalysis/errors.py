@@ -76,6 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return validation_error(
                 [{"type": "body_unreadable", "loc": ["body"], "msg": UNREADABLE_BODY}]
             )
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            # Starlette names only the first matching route's methods; a path served by
+            # several routes (GET, PUT and DELETE credentials) allows all of theirs.
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RateLimitedError)
@@ -124,6 +128,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": DB_UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"}
         )
+
+
+def _allowed_methods(request: Request) -> list[str] | None:
+    """Every method the API documents at the matched path, or None when it is not documented."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    documented = request.app.openapi().get("paths", {}).get(template)
+    if not documented:
+        return None
+    methods = {method.upper() for method in documented}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
 def _is_data_error(exc: DBAPIError) -> bool:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
@@ -31,7 +32,7 @@ from adanalysis.jobs.runtime import JobServices
 from adanalysis.jobs.service import BackgroundJobService
 from adanalysis.monitoring.router import router as monitoring_router
 from adanalysis.ratelimit.limiter import make_limiter
-from adanalysis.validation import refuse_control_characters
+from adanalysis.validation import document_control_character_rule, refuse_control_characters
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -134,7 +135,22 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
         )
         app.mount("/sandbox/graph", create_graph_sandbox(config))
     _serve_web_app(app)
+    _document_input_rules(app)
     return app
+
+
+def _document_input_rules(app: FastAPI) -> None:
+    """The OpenAPI document, with the control-character rule written into request strings."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = generate()
+        if fresh:
+            document_control_character_rule(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _serve_web_app(app: FastAPI) -> None:

@@ -44,6 +44,10 @@ def _url_errors(request: Request) -> list[dict[str, Any]]:
         for name, value in request.path_params.items()
         if isinstance(value, str) and has_control_characters(value)
     ]
+    if not errors and has_control_characters(request.scope.get("path", "")):
+        # Not in a parameter: the route's regex let it through ('$' matches before a final
+        # newline), so the request reached a route it did not name.
+        errors.append(_error(("path",)))
     for name, value in request.query_params.multi_items():
         if has_control_characters(name):
             errors.append(_error(("query",)))  # never echo the offending name
@@ -93,3 +97,84 @@ def _json_locations(document: Any) -> list[Loc]:
 
 def _error(loc: Loc) -> dict[str, Any]:
     return {"type": "control_character", "loc": loc, "msg": CONTROL_CHARACTER_MESSAGE}
+
+
+# The same rule, written into the OpenAPI document so clients and fuzzers know it.
+URL_CHARACTER = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+BODY_CHARACTER = "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]"
+URL_STRING_PATTERN = f"^{URL_CHARACTER}*$"
+BODY_STRING_PATTERN = f"^{BODY_CHARACTER}*$"
+
+
+def document_control_character_rule(openapi: dict[str, Any]) -> None:
+    """Give every request string without a pattern of its own the pattern that excludes them.
+
+    Component schemas that responses use too are left alone: a response may well hold a tab.
+    """
+    components: dict[str, Any] = openapi.get("components", {}).get("schemas", {})
+    in_responses = _referenced(
+        [
+            response
+            for operation in _operations(openapi)
+            for response in operation.get("responses", {}).values()
+        ],
+        components,
+    )
+    done: set[str] = set()
+
+    def mark(schema: Any, pattern: str) -> None:
+        if isinstance(schema, list):
+            for item in schema:
+                mark(item, pattern)
+            return
+        if not isinstance(schema, dict):
+            return
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            if name not in done and name not in in_responses and name in components:
+                done.add(name)
+                mark(components[name], pattern)
+            return
+        if schema.get("type") == "string" and not {"pattern", "enum", "const"} & set(schema):
+            if schema.get("format") != "binary":
+                schema["pattern"] = pattern
+        for key in ("properties", "patternProperties"):
+            mark(list(schema.get(key, {}).values()), pattern)
+        for key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf"):
+            mark(schema.get(key), pattern)
+
+    for operation in _operations(openapi):
+        for parameter in operation.get("parameters", []):
+            if parameter.get("in") in {"path", "query"}:
+                mark(parameter.get("schema"), URL_STRING_PATTERN)
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            mark(media.get("schema"), BODY_STRING_PATTERN)
+
+
+def _operations(openapi: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        operation
+        for item in openapi.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+    ]
+
+
+def _referenced(roots: list[Any], components: dict[str, Any]) -> set[str]:
+    """Names of the component schemas reachable from roots."""
+    seen: set[str] = set()
+    stack: list[Any] = list(roots)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[-1]
+                if name not in seen and name in components:
+                    seen.add(name)
+                    stack.append(components[name])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return seen

@@ -12,6 +12,7 @@ from pydantic import AfterValidator
 from adanalysis.ads import credentials as creds_service
 from adanalysis.ads import service as analyses_service
 from adanalysis.ads.schemas import (
+    ACCOUNT_ID_PATTERN,
     AdAnalysisOut,
     CredentialsIn,
     CredentialsOut,
@@ -21,7 +22,7 @@ from adanalysis.ads.schemas import (
 from adanalysis.auth.deps import CurrentUser
 from adanalysis.crypto import SecretBox
 from adanalysis.db import SessionDep
-from adanalysis.ids import OBJECT_ID_PATTERN
+from adanalysis.ids import OBJECT_ID_PATTERN, require_object_id
 from adanalysis.jobs.deps import JobServiceDep
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
 from adanalysis.jobs.schemas import JobConflict, JobStarted, error_responses
@@ -154,11 +155,20 @@ async def list_analyses(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     account_id: Annotated[
         str | None,
-        Query(max_length=64, description="act_<digits> or <digits>"),
+        Query(
+            max_length=64,
+            description="Only this ad account's analyses: act_<digits> or <digits>",
+            json_schema_extra={"pattern": ACCOUNT_ID_PATTERN},
+        ),
         AfterValidator(normalise_account_id),
     ] = None,
     job_id: Annotated[
-        str | None, Query(pattern=OBJECT_ID_PATTERN, description="Only this job's analyses")
+        str | None,
+        Query(
+            description="Only this job's analyses",
+            json_schema_extra={"pattern": OBJECT_ID_PATTERN},
+        ),
+        AfterValidator(require_object_id),
     ] = None,
     before: Annotated[
         str | None, Query(description="Last analysis id of the previous page")
@@ -243,7 +253,12 @@ async def analyze_legacy(
 
 # The legacy endpoint answers the job's end in one status: the user's own doing is a 4xx.
 LEGACY_USER_ERRORS = frozenset(
-    {"facebook_invalid_token", "facebook_permission_denied", "facebook_credentials_missing"}
+    {
+        "facebook_invalid_token",
+        "facebook_permission_denied",
+        "facebook_credentials_missing",
+        "facebook_object_not_found",
+    }
 )
 LEGACY_OUTAGES = frozenset(
     {"facebook_rate_limited", "facebook_unavailable", "network_timeout", "openai_quota_exceeded"}

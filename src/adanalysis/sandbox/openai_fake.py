@@ -194,14 +194,16 @@ def create_openai_fake(config: FakeOpenAIConfig | None = None) -> FastAPI:
 
 
 @contextlib.contextmanager
-def serve_app_in_thread(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+def serve_app_in_thread(
+    app: Any, host: str = "127.0.0.1", *, lifespan: Literal["on", "off"] = "off"
+) -> Iterator[str]:
     """Serve an ASGI app on a free local port in a background thread; yield its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off")
+        uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan=lifespan)
     )
     thread = threading.Thread(target=server.run, name="serve-app", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("The app server did not start")
