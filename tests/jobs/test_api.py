@@ -146,6 +146,24 @@ async def test_cancel_running_job_keeps_partial_results(
     assert (await client.post(f"{API}/start-analysis/", headers=user.headers)).status_code == 202
 
 
+async def test_cancel_message_counts_one_analysis_in_the_singular(
+    client: httpx.AsyncClient, user: SignedIn, slow_ad_job: dict[str, Any]
+) -> None:
+    """'1 analysis was kept', not '1 analyses were kept'."""
+    slow_ad_job.update(steps=2, delay=3.0)
+    await save_credentials(client, user)
+    job_id = (await client.post(f"{API}/start-analysis/", headers=user.headers)).json()["job_id"]
+    for _ in range(200):
+        job = (await client.get(f"{API}/job-status/{job_id}", headers=user.headers)).json()
+        if job["result_count"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    await client.delete(f"{API}/job/{job_id}", headers=user.headers)
+    job = await wait_for_status(client, job_id, user.headers, {"cancelled"}, timeout=10)
+    assert job["result_count"] == 1
+    assert job["message"] == "Job cancelled by user. 1 analysis was kept."
+
+
 async def test_cancel_pending_job(app: FastAPI, client: httpx.AsyncClient, user: SignedIn) -> None:
     """A job that has not started is cancelled at once and never runs."""
     await app.state.executor.stop()  # nothing picks jobs up: they stay pending
