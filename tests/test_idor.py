@@ -14,23 +14,14 @@ from adanalysis.config import Settings
 from adanalysis.db import create_engine, create_session_factory
 from adanalysis.jobs.models import BackgroundJob
 from adanalysis.main import create_app
+from tests.conftest import sign_up_sync, start_pending_job
 from tests.openapi_ops import operations
 
 API = "/api/v1/ad_analysis"
-PASSWORD = "correct-horse-9"
 # What an id-valued query parameter answers for another user's id: 404, or an empty page.
 ID_QUERY_PARAMETERS = {"before": 404, "job_id": "empty"}
 # Query parameters that name no object.
 PLAIN_QUERY_PARAMETERS = {"limit", "status", "account_id"}
-
-
-def _sign_up(client: TestClient, email: str) -> tuple[str, dict[str, str]]:
-    r = client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    token = client.post(
-        "/api/v1/auth/token", data={"username": email, "password": PASSWORD}
-    ).json()["access_token"]
-    return token, {"Authorization": f"Bearer {token}"}
 
 
 async def _add_analysis(settings: Settings, *, user_id: str, job_id: str) -> str:
@@ -77,17 +68,15 @@ async def _job(settings: Settings, job_id: str) -> BackgroundJob:
 def test_every_id_of_another_user_is_404(settings: Settings) -> None:
     """The matrix is built from the OpenAPI document: a new endpoint with an id joins it."""
     with TestClient(create_app(settings, start_executor=False)) as client:
-        owner_token, owner = _sign_up(client, "owner@example.com")
-        other_token, other = _sign_up(client, "other@example.com")
-        owner_id = client.get("/api/v1/auth/me", headers=owner).json()["id"]
-        r = client.put(
-            f"{API}/credentials",
-            headers=owner,
-            json={"access_token": "owner-token-123", "account_id": "act_1"},
+        owner_user = sign_up_sync(client, "owner@example.com")
+        other_user = sign_up_sync(client, "other@example.com")
+        owner, other = owner_user.headers, other_user.headers
+        owner_token = owner["Authorization"].removeprefix("Bearer ")
+        other_token = other["Authorization"].removeprefix("Bearer ")
+        job_id = start_pending_job(client, owner_user)
+        analysis_id = asyncio.run(
+            _add_analysis(settings, user_id=owner_user.user_id, job_id=job_id)
         )
-        assert r.status_code == 200
-        job_id = client.post(f"{API}/start-analysis/", headers=owner).json()["job_id"]
-        analysis_id = asyncio.run(_add_analysis(settings, user_id=owner_id, job_id=job_id))
         objects = {"job_id": job_id, "analysis_id": analysis_id}
         secrets = [job_id, analysis_id, "owner's private", "v-secret-1", "owner@example.com"]
         checked: list[str] = []

@@ -324,3 +324,19 @@ async def test_method_not_allowed_names_every_method_of_the_path(
     r = await client.request("PATCH", f"{API}/credentials", headers=user.headers)
     assert r.status_code == 405
     assert set(r.headers["Allow"].split(", ")) >= {"GET", "PUT", "DELETE"}
+
+
+async def test_empty_bodies_are_no_server_error(client: httpx.AsyncClient, user: SignedIn) -> None:
+    """An optional JSON body left out (Content-Type kept) and an empty form reach the endpoint."""
+    r = await client.post(
+        f"{API}/start-analysis/",
+        headers={**user.headers, "Content-Type": "application/json"},
+        content=b"",
+    )
+    assert r.status_code == 400 and "No Facebook credentials" in r.json()["detail"]
+    r = await client.post(
+        f"{AUTH}/token",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        content=b"",
+    )
+    assert_422_list(r)

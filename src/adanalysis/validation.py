@@ -71,7 +71,13 @@ async def _body_locations(request: Request) -> list[Loc]:
             or (isinstance(value, str) and has_control_characters(value, text=True))
         ]
     if content_type == "application/json" or content_type.endswith("+json"):
-        return _json_locations(await request.json())
+        if not await request.body():
+            return []  # an optional body left out: FastAPI parsed nothing, nor do we
+        try:
+            document = await request.json()
+        except (ValueError, RecursionError):
+            return []  # not parsed as JSON by FastAPI either: the model refuses it
+        return _json_locations(document)
     return []
 
 

@@ -18,10 +18,10 @@ from adanalysis.config import Settings
 from adanalysis.db import create_engine, create_session_factory
 from adanalysis.ids import new_object_id
 from adanalysis.main import create_app
+from tests.conftest import sign_up_sync, start_pending_job
 from tests.openapi_ops import operations
 
 API = "/api/v1/ad_analysis"
-PASSWORD = "correct-horse-9"
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -76,17 +76,6 @@ async def _change_user(settings: Settings, user_id: str, *, remove: bool) -> Non
         await engine.dispose()
 
 
-def _sign_up(client: TestClient, email: str) -> tuple[str, str]:
-    client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    token = client.post(
-        "/api/v1/auth/token", data={"username": email, "password": PASSWORD}
-    ).json()["access_token"]
-    user_id = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}).json()[
-        "id"
-    ]
-    return token, user_id
-
-
 def _assert_refused_everywhere(client: TestClient, token: str, job_id: str, name: str) -> int:
     """401 on each authenticated operation, 1008 on the job's WebSocket; the requests sent."""
     sent = 0
@@ -112,19 +101,14 @@ def _assert_refused_everywhere(client: TestClient, token: str, job_id: str, name
 def test_forged_tokens_are_refused_everywhere(settings: Settings) -> None:
     """Each forgery on each endpoint that needs a signed-in user."""
     with TestClient(create_app(settings, start_executor=False)) as client:
-        token, user_id = _sign_up(client, "victim@example.com")
-        headers = {"Authorization": f"Bearer {token}"}
-        client.put(
-            f"{API}/credentials",
-            headers=headers,
-            json={"access_token": "t-123456", "account_id": "1"},
-        )
-        job_id = client.post(f"{API}/start-analysis/", headers=headers).json()["job_id"]
-        forged = forged_tokens(settings.resolved_secret_key(), user_id)
+        victim = sign_up_sync(client, "victim@example.com")
+        job_id = start_pending_job(client, victim)
+        forged = forged_tokens(settings.resolved_secret_key(), victim.user_id)
         sent = sum(_assert_refused_everywhere(client, t, job_id, n) for n, t in forged.items())
         assert sent >= len(forged) * 10
         # The genuine token still works: the refusals were about the tokens, not the endpoints.
-        assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+        assert client.get("/api/v1/auth/me", headers=victim.headers).status_code == 200
+        token = victim.headers["Authorization"].removeprefix("Bearer ")
         with client.websocket_connect(f"{API}/ws/jobs/{job_id}", params={"token": token}) as ws:
             assert ws.receive_json()["_id"] == job_id
 
@@ -133,14 +117,8 @@ def test_forged_tokens_are_refused_everywhere(settings: Settings) -> None:
 def test_tokens_of_removed_users_are_refused(settings: Settings, remove: bool) -> None:
     """A well-signed, unexpired token outlives its user: it must not outlive their access."""
     with TestClient(create_app(settings, start_executor=False)) as client:
-        token, user_id = _sign_up(client, "gone@example.com")
-        keeper, _ = _sign_up(client, "keeper@example.com")
-        keeper_headers = {"Authorization": f"Bearer {keeper}"}
-        client.put(
-            f"{API}/credentials",
-            headers=keeper_headers,
-            json={"access_token": "t-123456", "account_id": "1"},
-        )
-        job_id = client.post(f"{API}/start-analysis/", headers=keeper_headers).json()["job_id"]
-        asyncio.run(_change_user(settings, user_id, remove=remove))
+        gone = sign_up_sync(client, "gone@example.com")
+        job_id = start_pending_job(client, sign_up_sync(client, "keeper@example.com"))
+        asyncio.run(_change_user(settings, gone.user_id, remove=remove))
+        token = gone.headers["Authorization"].removeprefix("Bearer ")
         _assert_refused_everywhere(client, token, job_id, "deleted" if remove else "inactive")
