@@ -83,6 +83,8 @@ async def running(settings: Settings) -> AsyncIterator[Client]:
         yield client
 
 
+# The test client connects from 127.0.0.1: as a proxy, it can say whom it forwards.
+BEHIND_PROXY: dict[str, Any] = {"trusted_proxies": ["127.0.0.1"]}
 # Most tests lower the per-account limit: each failure costs a real (slow) Argon2 check.
 SMALL = 3
 
@@ -145,7 +147,7 @@ async def test_guessing_from_one_address_does_not_lock_the_owner_out(
         database_url,
         tmp_path,
         backend,
-        trusted_proxies=["127.0.0.1"],
+        **BEHIND_PROXY,
         login_max_failures=SMALL,
         login_max_failures_per_account=2 * SMALL,
     )
@@ -166,7 +168,7 @@ async def test_distributed_guessing_hits_the_account_limit(
         database_url,
         tmp_path,
         backend,
-        trusted_proxies=["127.0.0.1"],
+        **BEHIND_PROXY,
         login_max_failures_per_account=5,
     )
     async with running(settings) as client:
@@ -186,7 +188,7 @@ async def test_one_address_guessing_many_accounts_hits_the_address_limit(
         database_url,
         tmp_path,
         backend,
-        trusted_proxies=["127.0.0.1"],
+        **BEHIND_PROXY,
         login_max_failures_per_address=5,
     )
     async with running(settings) as client:
@@ -202,7 +204,7 @@ async def test_ipv6_clients_are_counted_per_64(
 ) -> None:
     """Rotating addresses inside one /64 does not reset the count."""
     settings = throttle_settings(
-        database_url, tmp_path, backend, trusted_proxies=["127.0.0.1"], login_max_failures=SMALL
+        database_url, tmp_path, backend, **BEHIND_PROXY, login_max_failures=SMALL
     )
     async with running(settings) as client:
         email = _email()
@@ -252,7 +254,7 @@ async def test_registration_is_limited_per_address_and_per_email(
         database_url,
         tmp_path,
         backend,
-        trusted_proxies=["127.0.0.1"],
+        **BEHIND_PROXY,
         registrations_per_address=3,
         registrations_per_email=2,
     )
