@@ -78,7 +78,7 @@ async def test_sigkill_mid_analysis_resumes_without_redoing_videos(
     proc = _serve(settings, port, log, whisper_dir)
     try:
         _wait_healthy(port, proc, log)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a bound for busy machines, not a speed target
         # Kill while videos are on disk, so the crash strands some.
         while len(await _analyses(session_factory)) < 2 or not _workdirs(settings):
             assert time.monotonic() < deadline, log.read_text()[-3000:]
