@@ -21,11 +21,8 @@ import pytest
 
 from adanalysis.main import create_app
 from adanalysis.sandbox.graph import create_graph_sandbox
-from adanalysis.sandbox.openai_fake import (
-    FakeOpenAIConfig,
-    create_openai_fake,
-    serve_app_in_thread,
-)
+from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake
+from adanalysis.serving import serve_app_in_thread
 from tests.conftest import make_settings
 
 # Bounded so CI stays within a few minutes: a fixed seed, a fixed number of cases per operation.

@@ -29,11 +29,8 @@ from websockets.sync.client import connect
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
 from adanalysis.sandbox.graph import SandboxConfig, create_graph_sandbox
-from adanalysis.sandbox.openai_fake import (
-    FakeOpenAIConfig,
-    create_openai_fake,
-    serve_app_in_thread,
-)
+from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake
+from adanalysis.serving import serve_app_in_thread
 from tests.jobs.test_recovery import ROOT, _free_port, _wait_healthy
 
 API = "/api/v1/ad_analysis"

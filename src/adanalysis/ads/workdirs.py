@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adanalysis.ads import media
 from adanalysis.db import utcnow
+from adanalysis.jobs.maintenance import is_dead_local_worker
 from adanalysis.jobs.models import BackgroundJob, JobStatus
-from adanalysis.jobs.recovery import is_dead_local_worker
 
 log = logging.getLogger(__name__)
 PREFIX = "adanalysis-"
