@@ -15,6 +15,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,7 +28,7 @@ BACKEND = os.environ.get("ADANALYSIS_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get(
     "ADANALYSIS_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-TABLES = ("ad_analyses", "facebook_credentials", "background_jobs", "users")
+TABLES = ("ad_analyses", "facebook_credentials", "background_jobs", "users", "rate_limit_counters")
 
 
 def pytest_report_header() -> str:
@@ -145,6 +146,30 @@ async def sign_up(client: httpx.AsyncClient, email: str | None = None) -> Signed
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     me = await client.get("/api/v1/auth/me", headers=headers)
     return SignedIn(email, password, me.json()["id"], headers)
+
+
+def sign_up_sync(client: TestClient, email: str) -> SignedIn:
+    """sign_up for a TestClient (the tests that need a WebSocket)."""
+    password = "correct-horse-9"
+    r = client.post("/api/v1/auth/register", json={"email": email, "password": password})
+    assert r.status_code == 201, r.text
+    r = client.post("/api/v1/auth/token", data={"username": email, "password": password})
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    user_id = client.get("/api/v1/auth/me", headers=headers).json()["id"]
+    return SignedIn(email, password, user_id, headers)
+
+
+def start_pending_job(client: TestClient, user: SignedIn) -> str:
+    """Save credentials and start an analysis (it stays pending with no executor); its id."""
+    r = client.put(
+        "/api/v1/ad_analysis/credentials",
+        headers=user.headers,
+        json={"access_token": "tok-123456", "account_id": "act_1"},
+    )
+    assert r.status_code == 200, r.text
+    r = client.post("/api/v1/ad_analysis/start-analysis/", headers=user.headers)
+    assert r.status_code == 202, r.text
+    return str(r.json()["job_id"])
 
 
 @pytest.fixture

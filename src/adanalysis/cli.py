@@ -55,7 +55,16 @@ def serve(
     api = create_app(settings)
     if settings.sandbox:
         mount_sandbox(api, settings)
-    uvicorn.run(api, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        api,
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+        # The app reads X-Forwarded-For itself, from ADANALYSIS_TRUSTED_PROXIES only; uvicorn's
+        # default would believe any local peer's header and rewrite the client address.
+        proxy_headers=False,
+    )
 
 
 @app.command()
@@ -75,7 +84,10 @@ def cleanup(days: Annotated[int, typer.Option("--days", min=1, help="Age in days
         async with job_runtime(get_settings(), worker_kind="cli") as runtime:
             return await Maintenance(runtime.services, dispatch=_no_dispatch).cleanup(days=days)
 
-    typer.echo(f"Removed {asyncio.run(go())} finished jobs older than {days} days.")
+    from adanalysis.jobs.wording import plural
+
+    removed = asyncio.run(go())
+    typer.echo(f"Removed {plural(removed, 'finished job')} older than {plural(days, 'day')}.")
 
 
 @users_app.command("create")
@@ -138,7 +150,7 @@ def analyze(
     from adanalysis.ads.terminal import analyze_in_terminal
 
     try:
-        account_id = normalise_account_id(account) if account else None
+        account_id = normalise_account_id(account.strip()) if account else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--account") from None
     settings = get_settings()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +26,25 @@ class Settings(BaseSettings):
     # Auth
     access_token_expire_minutes: int = 60 * 24
     max_body_bytes: int = 1_000_000
+    # Sign-in and registration throttling; each limit counts within one window that starts at
+    # the first counted attempt and ends window seconds later (then the count starts over).
+    auth_window_seconds: float = Field(default=60.0, gt=0)
+    # Failed sign-ins for one account from one client address (the 11th is refused).
+    login_max_failures: int = Field(default=10, ge=1)
+    # Failed sign-ins for one account from all addresses together (distributed guessing).
+    login_max_failures_per_account: int = Field(default=50, ge=1)
+    # Failed sign-ins from one client address across all accounts (credential stuffing).
+    login_max_failures_per_address: int = Field(default=100, ge=1)
+    registrations_per_address: int = Field(default=20, ge=1)
+    registrations_per_email: int = Field(default=5, ge=1)
+    # Where the counters live: the database (embedded default) or Redis (several servers);
+    # "auto" picks Redis when redis_url is set.
+    rate_limit_backend: Literal["auto", "database", "redis"] = "auto"
+    redis_url: str | None = None
+    # Prepended to every key this service writes in Redis (deployments sharing one Redis).
+    redis_key_prefix: str = "adanalysis:"
+    # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: list[str] = []
 
     # Job system
     max_concurrent_jobs: int = Field(default=4, ge=1)
@@ -78,6 +98,20 @@ class Settings(BaseSettings):
     sandbox_latency_seconds: float = 0.0  # added to each sandbox Graph call (demos, tests)
     sandbox_download_latency_seconds: float = 0.0
     public_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+        return value
+
+    @property
+    def resolved_rate_limit_backend(self) -> Literal["database", "redis"]:
+        """The rate-limit store: the configured one, or Redis when a Redis URL is set."""
+        if self.rate_limit_backend != "auto":
+            return self.rate_limit_backend
+        return "redis" if self.redis_url else "database"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -28,6 +28,10 @@ class SecretBox:
 
 
 def mask_secret(secret: str) -> str:
-    """The first 7 characters then '...', fewer for short secrets so most stays hidden."""
+    """The first 7 characters then '...', fewer for short secrets so most stays hidden.
+
+    Always printable: a character that is not printable ASCII shows as '?'.
+    """
     shown = min(7, len(secret) // 3)
-    return f"{secret[:shown]}..."
+    head = "".join(c if c.isascii() and c.isprintable() else "?" for c in secret[:shown])
+    return f"{head}..."

@@ -3,17 +3,64 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adanalysis.jobs.schemas import ErrorOut, Responses
+from adanalysis.ratelimit.limiter import LimiterUnavailableError, RateLimitedError
 
 log = logging.getLogger(__name__)
 
 DB_UNAVAILABLE = "The database is unavailable right now. Please try again in a moment."
+# What FastAPI answers (400) when a JSON body is not UTF-8, nests too deep or has a huge number.
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+UNREADABLE_BODY = (
+    "The request body could not be read: send UTF-8 JSON (at most a few hundred levels deep) "
+    "or a well-formed form."
+)
+UNSTORABLE_VALUE = (
+    "A value in the request cannot be stored (for example it holds a NUL character); "
+    "correct it and try again."
+)
+
+
+class ValidationIssue(BaseModel):
+    """One refused input: its kind, where it is, and what to do (the input is never echoed)."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrorOut(BaseModel):
+    """The 422 answer: every problem found in the request."""
+
+    detail: list[ValidationIssue]
+
+
+# Statuses any operation can answer, documented on every one of them.
+COMMON_RESPONSES: Responses = {
+    413: {"model": ErrorOut, "description": "The request body is over the size limit"},
+    422: {"model": ValidationErrorOut, "description": "The request has invalid input"},
+    503: {"model": ErrorOut, "description": "The database is unavailable; retry shortly"},
+}
+
+
+def validation_error(issues: list[dict[str, Any]]) -> JSONResponse:
+    """The 422 answer, keeping only type, loc and msg of each issue."""
+    # FastAPI echoes each bad value back; that would return passwords and tokens.
+    kept = [{key: issue[key] for key in ("type", "loc", "msg") if key in issue} for issue in issues]
+    return JSONResponse({"detail": jsonable_encoder(kept)}, status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -21,16 +68,40 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # FastAPI echoes each bad value back; that would return passwords and tokens.
-        errors = [
-            {key: value for key, value in error.items() if key in {"type", "loc", "msg"}}
-            for error in exc.errors()
-        ]
-        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+        return validation_error(list(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_unreadable_body(exc):
+            return validation_error(
+                [{"type": "body_unreadable", "loc": ["body"], "msg": UNREADABLE_BODY}]
+            )
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            # Starlette names only the first matching route's methods; a path served by
+            # several routes (GET, PUT and DELETE credentials) allows all of theirs.
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+        return await http_exception_handler(request, exc)
+
+    @app.exception_handler(RateLimitedError)
+    async def _rate_limited(_request: Request, exc: RateLimitedError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.message},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    @app.exception_handler(LimiterUnavailableError)
+    async def _limiter_down(_request: Request, exc: LimiterUnavailableError) -> JSONResponse:
+        log.error("rate-limit store unavailable: %s", exc)
+        return JSONResponse(
+            {"detail": "Signing in is unavailable right now. Please try again in a moment."},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(OperationalError)
     async def _db_down(_request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database error: %s", type(exc.orig).__name__ if exc.orig else exc)
+        log.error("database error: %s", type(exc.orig or exc).__name__)
         return JSONResponse(
             {"detail": DB_UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"}
         )
@@ -41,6 +112,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(
                 {"detail": DB_UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"}
             )
+        if _is_data_error(exc):
+            # The edge validation should have refused it first; never log the statement's values.
+            log.warning("database refused a value: %s", type(exc.orig).__name__)
+            return validation_error(
+                [{"type": "value_error", "loc": ["request"], "msg": UNSTORABLE_VALUE}]
+            )
+        # A bug, not bad input; the engine hides SQL parameters, so the traceback is safe to log.
         raise exc
 
     @app.exception_handler(OSError)
@@ -50,6 +128,32 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": DB_UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"}
         )
+
+
+def _allowed_methods(request: Request) -> list[str] | None:
+    """Every method the API documents at the matched path, or None when it is not documented."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    documented = request.app.openapi().get("paths", {}).get(template)
+    if not documented:
+        return None
+    methods = {method.upper() for method in documented}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    """A value the database cannot hold: SQLSTATE class 22 (asyncpg) or a DBAPI DataError."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(exc, DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22"))
+
+
+def _is_unreadable_body(exc: StarletteHTTPException) -> bool:
+    """FastAPI's or Starlette's 400 for a body they could not decode."""
+    if exc.status_code != 400:
+        return False
+    if exc.detail == _FASTAPI_BODY_ERROR and isinstance(exc.__cause__, ValueError | RecursionError):
+        return True
+    return isinstance(exc.__context__, MultiPartException)
 
 
 class BodySizeLimit:

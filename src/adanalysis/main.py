@@ -6,24 +6,41 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from adanalysis.ads.router import install_error_handlers as install_ads_error_handlers
 from adanalysis.ads.router import router as ads_router
+from adanalysis.ads.workdirs import sweep_workdirs
 from adanalysis.auth.router import router as auth_router
+from adanalysis.auth.throttle import AuthThrottle
 from adanalysis.bootstrap import job_runtime, scheduling_policy
 from adanalysis.config import Settings, get_settings
-from adanalysis.errors import BodySizeLimit, install_error_handlers
+from adanalysis.errors import COMMON_RESPONSES, BodySizeLimit, install_error_handlers
 from adanalysis.jobs.executors.local import LocalExecutor
 from adanalysis.jobs.router import install_error_handlers as install_job_error_handlers
 from adanalysis.jobs.service import BackgroundJobService
 from adanalysis.monitoring.router import router as monitoring_router
+from adanalysis.ratelimit.factory import make_limiter
+from adanalysis.validation import document_control_character_rule, refuse_control_characters
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
+API_DESCRIPTION = """AI analysis of Facebook video ads, run as background jobs.
+
+Live updates of one job: `WS /api/v1/ad_analysis/ws/jobs/{job_id}?token=<bearer token>` sends
+the whole job document, then each update, and closes (1000) after the final status. A missing,
+invalid or expired token, an unknown job and another user's job all get the same answer: the
+connection is accepted and closed at once with code 1008 (policy violation) and the reason
+"Job not found or not signed in" (not an HTTP 403 at the handshake, so browsers can read it).
+
+Input containing control characters (NUL and the like; tabs and line breaks are allowed inside
+JSON and form bodies) is refused with 422. Sign-in and registration are rate-limited per account
+and per client address: 429 with a Retry-After header.
+"""
 
 
 def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
@@ -51,6 +68,8 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             app.state.job_registry = runtime.registry
             app.state.job_lifecycle = runtime.lifecycle
             app.state.executor = executor
+            limiter = make_limiter(settings, runtime.services.session_factory)
+            app.state.auth_throttle = AuthThrottle(limiter, settings)
             app.state.job_service = BackgroundJobService(
                 lifecycle=runtime.lifecycle,
                 registry=runtime.registry,
@@ -59,17 +78,27 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
                 max_attempts=settings.max_attempts,
             )
             if start_executor:
+                # Before any job runs here: what the folder holds now belongs to dead runs
+                # only, or to live jobs of other processes sharing the data folder (kept).
+                await sweep_workdirs(
+                    runtime.services.session_factory,
+                    settings.data_dir / "tmp",
+                    current_worker=runtime.services.worker_id,
+                    stale_after_seconds=settings.stale_after_seconds,
+                )
                 await executor.start()
             try:
                 yield
             finally:
                 await executor.stop()
+                await limiter.close()
 
     app = FastAPI(
         title="adanalysis",
         version="0.1.0",
-        description="AI analysis of Facebook video ads, run as background jobs.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.state.settings = settings
     app.state.scheduling = policy
@@ -77,11 +106,26 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     install_job_error_handlers(app)
     install_ads_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(auth_router)
-    app.include_router(ads_router)
-    app.include_router(monitoring_router)
+    for router in (auth_router, ads_router):
+        app.include_router(router, responses=COMMON_RESPONSES)
+    app.include_router(monitoring_router, responses={k: COMMON_RESPONSES[k] for k in (413, 422)})
     _serve_web_app(app)
+    _document_input_rules(app)
     return app
+
+
+def _document_input_rules(app: FastAPI) -> None:
+    """The OpenAPI document, with the control-character rule written into request strings."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        fresh = app.openapi_schema is None
+        schema = generate()
+        if fresh:
+            document_control_character_rule(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _serve_web_app(app: FastAPI) -> None:

@@ -21,7 +21,8 @@ def serve_app_in_thread(
     )
     thread = threading.Thread(target=server.run, name="serve-app", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    # Generous: an app's lifespan (database, executor) can be slow on a busy machine.
+    deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("The app server did not start")

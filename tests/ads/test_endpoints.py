@@ -116,6 +116,44 @@ async def test_legacy_analyze_runs_the_same_job(openai_settings: Settings) -> No
         assert spec["paths"][f"{API}/analyze/"]["post"]["deprecated"] is True
 
 
+async def test_legacy_analyze_answers_user_errors_4xx_and_outages_503(
+    openai_settings: Settings,
+) -> None:
+    """The user's own token or account is a 400 with the seed's message, not a 502."""
+    cases = [
+        # (token, account, status, message)
+        ("sandbox-expired", "act_1234567890", 400, "Invalid Facebook access token."),
+        ("sandbox-no-permission", "act_1234567890", 400, "permission"),
+        ("sandbox", "act_999", 400, "Check the ad account id"),
+        ("sandbox-rate-limited", "act_1234567890", 503, "Facebook API rate limit exceeded."),
+    ]
+    async with Running(openai_settings) as run:
+        r = await run.client.post(f"{API}/analyze/", headers=run.user.headers)
+        assert r.status_code == 400 and "No Facebook credentials" in r.json()["detail"]
+        for token, account, status, message in cases:
+            r = await run.client.put(
+                f"{API}/credentials",
+                headers=run.user.headers,
+                json={"access_token": token, "account_id": account},
+            )
+            assert r.status_code == 200
+            r = await run.client.post(f"{API}/analyze/", headers=run.user.headers)
+            assert r.status_code == status, (token, r.status_code, r.text)
+            assert message in r.json()["detail"], (token, r.text)
+            assert r.headers["deprecation"] == "true"
+
+
+def test_legacy_status_of_each_way_a_job_ends() -> None:
+    from adanalysis.ads.router import legacy_status
+
+    assert legacy_status("cancelled", None) == 409
+    assert legacy_status("failed", "facebook_invalid_token") == 400
+    assert legacy_status("failed", "facebook_credentials_missing") == 400
+    assert legacy_status("failed", "network_timeout") == 503
+    assert legacy_status("failed", "internal_error") == 502
+    assert legacy_status("failed", None) == 502
+
+
 def test_websocket_streams_progress_to_the_end(openai_settings: Settings) -> None:
     """The WebSocket sends the job, then its updates, ending with the final status."""
     from adanalysis.main import create_app

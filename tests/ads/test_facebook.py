@@ -10,7 +10,7 @@ import pytest
 
 from adanalysis.ads.errors import (
     FacebookAuthError,
-    FacebookError,
+    FacebookNotFoundError,
     FacebookPermissionError,
     FacebookRateLimitError,
     FacebookTransientError,
@@ -154,9 +154,11 @@ async def test_video_without_source_is_unavailable(client: GraphClient) -> None:
 
 
 async def test_unknown_account(client: GraphClient) -> None:
-    with pytest.raises(FacebookError) as info:
+    """Graph's 100/33 ('does not exist or missing permissions') is the user's to fix."""
+    with pytest.raises(FacebookNotFoundError) as info:
         await client.list_ads("act_42", statuses=ACTIVE_PAUSED)
-    assert "Unsupported get request" in info.value.message
+    assert "Check the ad account id" in info.value.message
+    assert info.value.code == "facebook_object_not_found"
 
 
 @pytest.mark.parametrize("token", ["sandbox-expired", "garbage-token"])

@@ -121,6 +121,17 @@ async def test_fifty_concurrent_starts_make_one_job(
             assert "already" in r.json()["detail"]
 
 
+async def _wait_for_results(
+    client: httpx.AsyncClient, user: SignedIn, job_id: str, count: int
+) -> None:
+    """Poll until the job has recorded at least count results (or 10 s passed)."""
+    for _ in range(200):
+        job = (await client.get(f"{API}/job-status/{job_id}", headers=user.headers)).json()
+        if (job["result_count"] or 0) >= count:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_cancel_running_job_keeps_partial_results(
     client: httpx.AsyncClient, user: SignedIn, slow_ad_job: dict[str, Any]
 ) -> None:
@@ -128,11 +139,7 @@ async def test_cancel_running_job_keeps_partial_results(
     slow_ad_job.update(steps=20, delay=0.3)
     await save_credentials(client, user)
     job_id = (await client.post(f"{API}/start-analysis/", headers=user.headers)).json()["job_id"]
-    for _ in range(100):
-        job = (await client.get(f"{API}/job-status/{job_id}", headers=user.headers)).json()
-        if job["result_count"] and job["result_count"] >= 2:
-            break
-        await asyncio.sleep(0.05)
+    await _wait_for_results(client, user, job_id, 2)
     loop = asyncio.get_running_loop()
     started = loop.time()
     r = await client.delete(f"{API}/job/{job_id}", headers=user.headers)
@@ -148,6 +155,20 @@ async def test_cancel_running_job_keeps_partial_results(
     assert r.status_code == 409 and "already cancelled" in r.json()["detail"]
     # The slot is free again.
     assert (await client.post(f"{API}/start-analysis/", headers=user.headers)).status_code == 202
+
+
+async def test_cancel_message_counts_one_analysis_in_the_singular(
+    client: httpx.AsyncClient, user: SignedIn, slow_ad_job: dict[str, Any]
+) -> None:
+    """'1 analysis was kept', not '1 analyses were kept'."""
+    slow_ad_job.update(steps=2, delay=3.0)
+    await save_credentials(client, user)
+    job_id = (await client.post(f"{API}/start-analysis/", headers=user.headers)).json()["job_id"]
+    await _wait_for_results(client, user, job_id, 1)
+    await client.delete(f"{API}/job/{job_id}", headers=user.headers)
+    job = await wait_for_status(client, job_id, user.headers, {"cancelled"}, timeout=10)
+    assert job["result_count"] == 1
+    assert job["message"] == "Job cancelled by user. 1 analysis was kept."
 
 
 async def test_cancel_pending_job(app: FastAPI, client: httpx.AsyncClient, user: SignedIn) -> None:

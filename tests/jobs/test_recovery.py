@@ -259,7 +259,7 @@ async def test_cleanup_command_removes_old_finished_jobs(
     cmd = [sys.executable, "-m", "adanalysis", "cleanup", "--days", "7"]
     ran = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
-    assert "Removed 1 finished jobs older than 7 days." in ran.stdout
+    assert "Removed 1 finished job older than 7 days." in ran.stdout
     async with session_factory() as session:
         assert await session.get(BackgroundJob, done) is None
         assert await session.get(BackgroundJob, active) is not None

@@ -36,6 +36,12 @@ class FacebookPermissionError(FacebookError):
     code = "facebook_permission_denied"
 
 
+class FacebookNotFoundError(FacebookError):
+    """The ad account (or object) does not exist, or the token cannot read it."""
+
+    code = "facebook_object_not_found"
+
+
 class FacebookRateLimitError(FacebookError):
     """Facebook throttled the app, the account or the user."""
 

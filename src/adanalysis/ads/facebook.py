@@ -18,6 +18,7 @@ from tenacity.wait import wait_exponential_jitter
 from adanalysis.ads.errors import (
     FacebookAuthError,
     FacebookError,
+    FacebookNotFoundError,
     FacebookPermissionError,
     FacebookRateLimitError,
     FacebookTransientError,
@@ -38,6 +39,13 @@ VIDEO_FIELDS = "source,length,title,picture"
 AUTH_MESSAGE = "Invalid Facebook access token. Please update your credentials."
 TRANSIENT_MESSAGE = "Network timeout while contacting Facebook. Please try again."
 AUTH_CODES = frozenset({102, 104, 190})
+# Code 100 with this subcode: "Object with ID ... does not exist, cannot be loaded due to
+# missing permissions": a wrong ad account id, or one the token's user cannot read.
+NOT_FOUND_SUBCODE = 33
+NOT_FOUND_MESSAGE = (
+    "Facebook has nothing with this id that your token can read. Check the ad account id "
+    "(act_...) and that your Facebook user has access to it."
+)
 AUTH_SUBCODES = frozenset({*range(458, 468), 492})
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
 TRANSIENT_CODES = frozenset({1, 2})
@@ -182,6 +190,8 @@ def map_error(response: httpx.Response) -> FacebookError:
     message = str(error.get("message") or "Facebook API error")
     if code in AUTH_CODES or subcode in AUTH_SUBCODES:
         return FacebookAuthError(AUTH_MESSAGE)
+    if code == 100 and subcode == NOT_FOUND_SUBCODE:
+        return FacebookNotFoundError(NOT_FOUND_MESSAGE)
     if code == 10 or (isinstance(code, int) and 200 <= code <= 299):
         return permission_error(message)
     if code in RATE_LIMIT_CODES:

@@ -19,7 +19,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from adanalysis.ads import credentials, media
+from adanalysis.ads import credentials, media, workdirs
 from adanalysis.ads import service as analyses_service
 from adanalysis.ads.errors import AdAnalysisError, NetworkTimeoutError
 from adanalysis.ads.facebook import Ad, GraphClient, VideoSource
@@ -233,6 +233,8 @@ class Pipeline:
         )
         await self._report()
         tmp_root = s.data_dir / "tmp"
+        # Only this runner owns the job now: what an interrupted attempt left is garbage.
+        await asyncio.to_thread(workdirs.remove_job_workdirs, tmp_root, self.ctx.job_id)
         async with httpx.AsyncClient(timeout=s.download_timeout_seconds) as http:
             await _gather_all(self._one_video(item, stages, http, tmp_root) for item in work)
 
@@ -243,7 +245,7 @@ class Pipeline:
         stage = "download"
         try:
             async with stages.on_disk:
-                with media.temporary_workdir(tmp_root) as workdir:
+                with workdirs.job_workdir(tmp_root, self.ctx.job_id) as workdir:
                     async with stages.download:
                         self.ctx.check_cancelled()
                         audio = await self._download_audio(item, http, workdir)
@@ -391,6 +393,8 @@ def _no_videos(ads: int) -> str:
     """The final message when there is no video to look at."""
     if not ads:
         return "Analysis completed successfully! No ads were found in this ad account."
+    if ads == 1:
+        return "Analysis completed successfully! The one ad found has no video."
     return f"Analysis completed successfully! None of the {ads} ads has a video."
 
 

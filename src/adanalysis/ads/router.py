@@ -7,11 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from adanalysis.ads import credentials as creds_service
 from adanalysis.ads import service as analyses_service
 from adanalysis.ads.jobs import AdAnalysisWording, start_ad_analysis_job
 from adanalysis.ads.schemas import (
+    ACCOUNT_ID_PATTERN,
     AdAnalysisOut,
     CredentialsIn,
     CredentialsOut,
@@ -21,13 +23,14 @@ from adanalysis.ads.schemas import (
 from adanalysis.auth.deps import CurrentUser
 from adanalysis.crypto import SecretBox
 from adanalysis.db import SessionDep
+from adanalysis.ids import OBJECT_ID_PATTERN, require_object_id
 from adanalysis.jobs.deps import JobServiceDep
 from adanalysis.jobs.events import job_topic
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
 from adanalysis.jobs.router import CONFLICT_RESPONSE
 from adanalysis.jobs.router import router as jobs_router
 from adanalysis.jobs.scheduling import SchedulingPolicy
-from adanalysis.jobs.schemas import JobDocument, JobStarted, error_responses
+from adanalysis.jobs.schemas import JobConflict, JobDocument, JobStarted, error_responses
 from adanalysis.paging import one_page
 
 router = APIRouter(prefix="/api/v1/ad_analysis", tags=["ad analysis"])
@@ -142,25 +145,34 @@ async def list_analyses(
     session: SessionDep,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    account_id: Annotated[str | None, Query(max_length=64)] = None,
-    job_id: Annotated[str | None, Query(max_length=24)] = None,
+    account_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Only this ad account's analyses: act_<digits> or <digits>",
+            json_schema_extra={"pattern": ACCOUNT_ID_PATTERN},
+        ),
+        AfterValidator(normalise_account_id),
+    ] = None,
+    job_id: Annotated[
+        str | None,
+        Query(
+            description="Only this job's analyses",
+            json_schema_extra={"pattern": OBJECT_ID_PATTERN},
+        ),
+        AfterValidator(require_object_id),
+    ] = None,
     before: Annotated[
         str | None, Query(description="Last analysis id of the previous page")
     ] = None,
 ) -> list[AdAnalysisOut]:
     """Your analysed videos, newest first; `X-Next-Before` carries the next page's cursor."""
-    account = None
-    if account_id is not None:
-        try:
-            account = normalise_account_id(account_id)
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     try:
         rows = await analyses_service.list_analyses(
             session,
             user_id=user.id,
             limit=limit + 1,
-            account_id=account,
+            account_id=account_id,
             job_id=job_id,
             before=before,
         )
@@ -183,11 +195,12 @@ async def get_analysis(analysis_id: str, user: CurrentUser, session: SessionDep)
 
 
 class LegacyAnalysisFailedError(Exception):
-    """The job the deprecated endpoint waited for did not complete."""
+    """The job the deprecated endpoint waited for did not complete (job None: it vanished)."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, job: JobDocument | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.job = job
 
 
 @router.post(
@@ -196,8 +209,17 @@ class LegacyAnalysisFailedError(Exception):
     response_model=list[AdAnalysisOut],
     responses={
         **_401,
-        **error_responses(e400="No Facebook credentials saved", e502="The analysis job failed"),
-        **CONFLICT_RESPONSE,
+        **error_responses(
+            e400="No Facebook credentials saved, or Facebook refused them (invalid or expired "
+            "token, missing permission, unknown ad account): the message says what to fix",
+            e502="The analysis failed on our side or Facebook's",
+            e503="Facebook or the transcription service is rate limited or unreachable; "
+            "try again later",
+        ),
+        409: {
+            "model": JobConflict,
+            "description": "An analysis is already active, or this one was cancelled meanwhile",
+        },
     },
 )
 async def analyze_legacy(
@@ -216,10 +238,36 @@ async def analyze_legacy(
     job = await _wait_until_finished(request, started.job_id, user.id)
     if job.status != JobStatus.COMPLETED:
         raise LegacyAnalysisFailedError(
-            job.error_message or job.message or f"The analysis {job.status}."
+            job.error_message or job.message or f"The analysis {job.status}.",
+            job=job,
         )
     rows = await analyses_service.list_analyses(session, user_id=user.id, limit=1000, job_id=job.id)
     return [AdAnalysisOut.model_validate(row) for row in rows]
+
+
+# The legacy endpoint answers the job's end in one status: the user's own doing is a 4xx.
+LEGACY_USER_ERRORS = frozenset(
+    {
+        "facebook_invalid_token",
+        "facebook_permission_denied",
+        "facebook_credentials_missing",
+        "facebook_object_not_found",
+    }
+)
+LEGACY_OUTAGES = frozenset(
+    {"facebook_rate_limited", "facebook_unavailable", "network_timeout", "openai_quota_exceeded"}
+)
+
+
+def legacy_status(job_status: str, error_code: str | None) -> int:
+    """The HTTP status of a job that did not complete, as the legacy endpoint answers it."""
+    if job_status == JobStatus.CANCELLED:
+        return status.HTTP_409_CONFLICT
+    if error_code in LEGACY_USER_ERRORS:
+        return status.HTTP_400_BAD_REQUEST
+    if error_code in LEGACY_OUTAGES:
+        return status.HTTP_503_SERVICE_UNAVAILABLE
+    return status.HTTP_502_BAD_GATEWAY
 
 
 async def _wait_until_finished(request: Request, job_id: str, user_id: str) -> JobDocument:
@@ -248,12 +296,17 @@ DEPRECATION_HEADERS = {
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """The deprecated endpoint's failures as 502, still marked deprecated."""
+    """The deprecated endpoint's failures: 400 for the user's own, 503 outages, else 502."""
 
     @app.exception_handler(LegacyAnalysisFailedError)
     async def _legacy_failed(_request: Request, exc: LegacyAnalysisFailedError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail},
-            status_code=status.HTTP_502_BAD_GATEWAY,
-            headers=DEPRECATION_HEADERS,
-        )
+        job = exc.job
+        if job is None:
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=502, headers=DEPRECATION_HEADERS
+            )
+        code = legacy_status(job.status, job.error_code)
+        content: dict[str, object] = {"detail": exc.detail}
+        if code == status.HTTP_409_CONFLICT:  # the 409 shape: which job, in which state
+            content = JobConflict(detail=exc.detail, job_id=job.id, status=job.status).model_dump()
+        return JSONResponse(content, status_code=code, headers=DEPRECATION_HEADERS)

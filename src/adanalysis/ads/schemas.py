@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import JsonDict
 
-_ACCOUNT = re.compile(r"^(?:act_)?(\d{1,32})$")
+# The rules below are enforced by validators (for their messages) and published in the OpenAPI
+# document as patterns, so what the schema accepts is exactly what the API accepts.
+ACCOUNT_ID_PATTERN = r"^(?:act_)?[0-9]{1,32}$"
+_ACCOUNT = re.compile(ACCOUNT_ID_PATTERN)
+# Printable ASCII, no spaces: how Facebook issues tokens.
+ACCESS_TOKEN_PATTERN = r"^[!-~]+$"  # noqa: S105 - a pattern, not a secret
+_ACCOUNT_SCHEMA: JsonDict = {"pattern": ACCOUNT_ID_PATTERN}
 
 
 def normalise_account_id(value: str) -> str:
     """'act_<digits>' from 'act_<digits>' or '<digits>'; ValueError otherwise."""
-    match = _ACCOUNT.match(value.strip())
+    match = _ACCOUNT.fullmatch(value)
     if not match:
         raise ValueError("an ad account id is 'act_' followed by digits, e.g. act_1234567890")
-    return f"act_{match.group(1)}"
+    return f"act_{value.removeprefix('act_')}"
 
 
 class CredentialsIn(BaseModel):
@@ -24,15 +31,19 @@ class CredentialsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    access_token: str = Field(min_length=1, max_length=4096)
-    account_id: str = Field(max_length=64)
+    access_token: str = Field(
+        min_length=1, max_length=4096, json_schema_extra={"pattern": ACCESS_TOKEN_PATTERN}
+    )
+    account_id: str = Field(max_length=64, json_schema_extra=_ACCOUNT_SCHEMA)
 
     @field_validator("access_token")
     @classmethod
     def _token_shape(cls, value: str) -> str:
-        value = value.strip()
-        if not value or any(c.isspace() for c in value):
+        if any(c.isspace() for c in value):
             raise ValueError("the access token must be one word with no spaces")
+        if not (value.isascii() and value.isprintable()):
+            # Facebook tokens are letters, digits and a few signs; anything else is a paste error.
+            raise ValueError("the access token must be printable ASCII, as Facebook issues it")
         return value
 
     @field_validator("account_id")
@@ -52,10 +63,21 @@ class CredentialsOut(BaseModel):
 class StartAnalysisRequest(BaseModel):
     """Optional overrides for one analysis: another account, or several at once."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what the validator below enforces: not both fields at once.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "not": {
+                "properties": {"account_id": {"type": "string"}, "account_ids": {"type": "array"}},
+                "required": ["account_id", "account_ids"],
+            }
+        },
+    )
 
-    account_id: str | None = Field(default=None, max_length=64)
-    account_ids: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    account_id: str | None = Field(default=None, max_length=64, json_schema_extra=_ACCOUNT_SCHEMA)
+    account_ids: (
+        list[Annotated[str, Field(max_length=64, json_schema_extra=_ACCOUNT_SCHEMA)]] | None
+    ) = Field(default=None, min_length=1, max_length=20)
 
     @field_validator("account_id")
     @classmethod

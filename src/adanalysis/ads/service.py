@@ -62,6 +62,8 @@ async def list_analyses(
     before: str | None = None,
 ) -> list[AdAnalysis]:
     """The user's analyses, newest first, keyset-paged by (created_at, id)."""
+    if job_id is not None and not is_object_id(job_id):
+        return []  # no job has that id; never let a malformed one reach the query
     query = select(AdAnalysis).where(AdAnalysis.user_id == user_id)
     if account_id is not None:
         query = query.where(AdAnalysis.account_id == account_id)

@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from adanalysis.auth.models import User
 from adanalysis.auth.security import decode_access_token
+from adanalysis.auth.throttle import AuthThrottle
 from adanalysis.db import SessionDep
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -40,3 +41,12 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_auth_throttle(request: Request) -> AuthThrottle:
+    """The app's sign-in and registration throttle."""
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    return throttle
+
+
+AuthThrottleDep = Annotated[AuthThrottle, Depends(get_auth_throttle)]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from adanalysis.validation import BODY_CHARACTER
+
 COMMON_PASSWORDS = frozenset(
     {"password", "password1", "12345678", "123456789", "qwertyui", "iloveyou1"}
 )
+_ONLY_DIGITS = re.compile(r"[0-9]+")
+_ONLY_LETTERS = re.compile(r"[A-Za-z]+")
+# Published so the schema accepts what the validator accepts (the common list aside).
+PASSWORD_PATTERN = f"^(?![0-9]+$)(?![A-Za-z]+$){BODY_CHARACTER}+$"
 
 
 class RegisterRequest(BaseModel):
@@ -17,14 +24,16 @@ class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr
-    password: str = Field(min_length=8, max_length=128)
+    password: str = Field(
+        min_length=8, max_length=128, json_schema_extra={"pattern": PASSWORD_PATTERN}
+    )
 
     @field_validator("password")
     @classmethod
     def _strong_enough(cls, value: str) -> str:
         if value.lower() in COMMON_PASSWORDS:
             raise ValueError("this password is too common; choose another")
-        if value.isdigit() or value.isalpha():
+        if _ONLY_DIGITS.fullmatch(value) or _ONLY_LETTERS.fullmatch(value):
             raise ValueError("use letters and at least one digit or symbol")
         return value
 

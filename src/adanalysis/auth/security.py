@@ -8,6 +8,7 @@ import jwt
 from pwdlib import PasswordHash
 
 from adanalysis.db import utcnow
+from adanalysis.ids import is_object_id
 
 _hasher = PasswordHash.recommended()
 ALGORITHM = "HS256"
@@ -36,12 +37,13 @@ def create_access_token(user_id: str, *, secret: str, expires_minutes: int) -> s
 
 
 def decode_access_token(token: str, *, secret: str) -> str | None:
-    """The user id in a valid token, or None."""
+    """The user id in a valid token, or None (also for a well-signed token naming no valid id)."""
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "iat", "sub"]}
         )
     except jwt.PyJWTError:
         return None
     sub = claims.get("sub")
-    return sub if isinstance(sub, str) else None
+    # Checked before it reaches a query: a forged or buggy id must be a 401, never a 500.
+    return sub if isinstance(sub, str) and is_object_id(sub) else None

@@ -47,6 +47,7 @@ from adanalysis.paging import one_page
 
 router = APIRouter(tags=["jobs"])
 
+WS_REFUSED = "Job not found or not signed in"
 NOT_FOUND = "Job not found. Check the job id; jobs are visible only to the user who started them."
 _404 = error_responses(e404="No such job for this user")
 _401 = error_responses(e401="Not signed in")
@@ -108,7 +109,10 @@ async def cancel_job(
 
 @router.websocket("/ws/jobs/{job_id}")
 async def job_updates(websocket: WebSocket, job_id: str, token: str = "") -> None:
-    """Live updates of one job (its job-status document on every change); `?token=<bearer>`."""
+    """Live updates of one job (its job-status document on every change); `?token=<bearer>`.
+
+    A bad token, an unknown job and another user's job: accepted, then closed with 1008.
+    """
     app = websocket.app
     user_id = decode_access_token(token, secret=app.state.secret_key) if token else None
     # Subscribe before reading the row so no update can fall between the two.
@@ -120,11 +124,13 @@ async def job_updates(websocket: WebSocket, job_id: str, token: str = "") -> Non
                 job = await app.state.job_service.get_job_status(
                     session, job_id=job_id, user_id=user.id
                 )
-        if job is None:
-            # 1008 policy violation: one answer for a bad token and for another user's job.
-            await websocket.close(code=1008, reason="Job not found or not signed in")
-            return
         await websocket.accept()
+        if job is None:
+            # Accepted first, so the client sees the code and reason (closing before accepting
+            # turns into an HTTP 403 at the handshake); one answer for a bad token and for
+            # another user's job, so neither can be told from the other.
+            await websocket.close(code=1008, reason=WS_REFUSED)
+            return
         await websocket.send_json(job.model_dump(mode="json", by_alias=True))
         if job.status not in FINAL_STATUSES:
             try:

@@ -80,8 +80,9 @@ class JobWording:
 
     def gave_up(self, *, attempts: int) -> str:
         """The error of a job whose runners died too often."""
+        times = "once" if attempts == 1 else f"{attempts} times"
         return (
-            f"The job was interrupted {attempts} times (the server or worker running it stopped) "
+            f"The job was interrupted {times} (the server or worker running it stopped) "
             "and was given up. Partial results were kept; please start it again."
         )
 

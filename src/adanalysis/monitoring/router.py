@@ -9,7 +9,7 @@ from sqlalchemy import text
 router = APIRouter(tags=["monitoring"])
 
 
-@router.get("/health")
+@router.get("/health", responses={503: {"description": "The database does not answer"}})
 async def health(request: Request) -> JSONResponse:
     """200 when the database answers, 503 otherwise."""
     try:

@@ -47,6 +47,8 @@ class SandboxConfig:
     stall_seconds: float = 5.0
     extra_ads: int = 0  # synthetic ACTIVE ads, each with its own video id
     page_size: int = 25  # default `limit` of the ads edge, as on Facebook
+    # Accepted like the plain sandbox token: tests that look for a token of their own.
+    extra_tokens: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -323,7 +325,7 @@ def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
                 subcode=2446079,
                 usage="limited",
             )
-        if token not in VALID_TOKENS:
+        if token not in VALID_TOKENS and token not in config.extra_tokens:
             raise GraphApiError(
                 400, "Invalid OAuth access token - Cannot parse access token", code=190
             )
