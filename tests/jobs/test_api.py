@@ -145,9 +145,10 @@ async def test_cancel_running_job_keeps_partial_results(
     r = await client.delete(f"{API}/job/{job_id}", headers=user.headers)
     assert r.status_code == 200 and r.json() == {"message": "Job cancelled successfully"}
     job = await wait_for_status(
-        client, job_id, user.headers, {"cancelled", "completed", "failed"}, timeout=2
+        client, job_id, user.headers, {"cancelled", "completed", "failed"}, timeout=10
     )
-    assert loop.time() - started < 2
+    # A bound for liveness, not speed (shared machines are noisy): it takes milliseconds here.
+    assert loop.time() - started < 10
     assert job["status"] == "cancelled"
     assert job["result_count"] >= 2 and len(job["results"]) == job["result_count"]
     assert job["progress"] >= 10

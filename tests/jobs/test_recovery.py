@@ -263,3 +263,22 @@ async def test_cleanup_command_removes_old_finished_jobs(
     async with session_factory() as session:
         assert await session.get(BackgroundJob, done) is None
         assert await session.get(BackgroundJob, active) is not None
+
+
+async def test_reaper_leaves_this_process_s_own_jobs_alone(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """A heartbeat late because the machine is busy does not make a live runner's job an orphan."""
+    services = services_for(session_factory, settings)
+    job_id = await add_job(
+        session_factory,
+        job_type=jobtypes.STEPS,
+        status=JobStatus.RUNNING,
+        attempts=1,
+        worker_id=services.worker_id,
+        heartbeat_at=utcnow() - timedelta(hours=1),
+    )
+    executor = LocalExecutor(services, concurrency=1, maintenance=False)
+    assert await executor.maintenance.reap() == []
+    job = await get_job(session_factory, job_id)
+    assert job.status == JobStatus.RUNNING and job.worker_id == services.worker_id

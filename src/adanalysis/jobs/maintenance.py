@@ -81,6 +81,8 @@ class Maintenance:
             await session.commit()
         requeued: list[str] = []
         for job in running:
+            if job.worker_id == self.services.worker_id:
+                continue  # run by this very process, which is alive: a late heartbeat is load
             stale = job.heartbeat_at is None or job.heartbeat_at < cutoff
             dead = is_dead_local_worker(job.worker_id, current=self.services.worker_id)
             if not (stale or dead):
