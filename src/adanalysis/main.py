@@ -32,6 +32,15 @@ from adanalysis.monitoring.router import router as monitoring_router
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_GRAPH_URL = Settings.model_fields["graph_api_url"].default
+# Paths of the web app's screens; everything else (/api, /docs, /assets, /health) is not the app.
+APP_PAGES = (
+    "/jobs/{job_id}",
+    "/analyses/{analysis_id}",
+    "/history",
+    "/ads",
+    "/compare",
+    "/connection",
+)
 
 
 def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
@@ -122,3 +131,7 @@ def _serve_web_app(app: FastAPI) -> None:
         if index.exists():
             return FileResponse(index)
         return RedirectResponse("/docs")
+
+    # The app's own pages are client-side routes: a reload or a shared link must get the app.
+    for page in APP_PAGES:
+        app.add_api_route(page, root, methods=["GET"], include_in_schema=False, response_model=None)

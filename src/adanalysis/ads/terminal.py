@@ -14,7 +14,7 @@ from rich.table import Table
 
 from adanalysis.ads import credentials
 from adanalysis.ads import pipeline as _pipeline  # noqa: F401  (registers the ad_analysis job)
-from adanalysis.ads.service import list_analyses
+from adanalysis.ads.service import Filters, list_analyses
 from adanalysis.auth.service import create_user, get_user_by_email
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
@@ -96,7 +96,14 @@ async def analyze_in_terminal(
         async with factory() as session:
             job = await session.get(BackgroundJob, job_id)
             assert job is not None
-            rows = await list_analyses(session, user_id=user.id, limit=1000, job_id=job_id)
+            found = await list_analyses(
+                session,
+                user_id=user.id,
+                period=settings.insights_period,
+                limit=1000,
+                filters=Filters(job_id=job_id),
+            )
+            rows = [row.analysis for row in found]
         _print_summary(console, job, rows)
         return 0 if job.status == "completed" else 1
     finally:

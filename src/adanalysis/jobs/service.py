@@ -64,9 +64,12 @@ class BackgroundJobService:
         parameters: dict[str, Any],
         priority: int = 0,
         message: str = "Job queued.",
+        estimated_duration_seconds: int | None = None,
     ) -> BackgroundJob:
         """Create a pending job and hand it to the executor once committed."""
-        estimate = await self.estimate_duration(session, user_id=user_id, job_type=job_type)
+        estimate = estimated_duration_seconds or await self.estimate_duration(
+            session, user_id=user_id, job_type=job_type
+        )
         job = BackgroundJob(
             user_id=user_id,
             job_type=job_type,
@@ -99,6 +102,7 @@ class BackgroundJobService:
         account_id: str,
         account_ids: list[str] | None = None,
         priority: int = 0,
+        estimated_duration_seconds: int | None = None,
     ) -> str:
         """Start an ad analysis; the job keeps only the token's mask, never the token."""
         parameters: dict[str, Any] = {
@@ -108,7 +112,12 @@ class BackgroundJobService:
         if account_ids:
             parameters["account_ids"] = account_ids
         job = await self.start_job(
-            session, user_id=user_id, job_type=AD_ANALYSIS, parameters=parameters, priority=priority
+            session,
+            user_id=user_id,
+            job_type=AD_ANALYSIS,
+            parameters=parameters,
+            priority=priority,
+            estimated_duration_seconds=estimated_duration_seconds,
         )
         return job.id
 
