@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -206,12 +207,6 @@ def _filters(
 
 
 FiltersDep = Annotated[Filters, Depends(_filters)]
-SortQuery = Annotated[Sort, Query(description="What to order by")]
-OrderQuery = Annotated[Literal["desc", "asc"], Query(description="Highest/newest first, or not")]
-FormatQuery = Annotated[
-    Literal["json", "csv"] | None,
-    Query(alias="format", description="csv: every matching row as a file (or Accept: text/csv)"),
-]
 _LIST_ERRORS = {
     **_401,
     **error_responses(e404="The `before` cursor is unknown"),
@@ -298,87 +293,105 @@ def _ad_out(row: AdRow) -> AdOut:
     )
 
 
+@dataclass(frozen=True)
+class _ListKind:
+    """How one of the two lists is read, exported and shown."""
+
+    lister: Any
+    header: Callable[[], list[str]]
+    record: Callable[[Any], list[Any]]
+    filename: str
+    cursor: Callable[[Any], str]
+    out: Callable[[Any], Any]
+
+
+_ANALYSES = _ListKind(
+    analyses_service.list_analyses,
+    export.analyses_header,
+    export.analysis_record,
+    "analyses.csv",
+    lambda row: row.analysis.id,
+    lambda row: _analysis_out(row),
+)
+_ADS = _ListKind(
+    analyses_service.list_ads,
+    export.ads_header,
+    export.ad_record,
+    "ads.csv",
+    lambda row: row.ad.id,
+    lambda row: _ad_out(row),
+)
+
+
+@dataclass
+class _ListQuery:
+    """The query parameters both lists take, besides the filters."""
+
+    request: Request
+    response: Response
+    limit: Annotated[int, Query(ge=1, le=100)] = 20
+    sort: Annotated[Sort, Query(description="What to order by")] = Sort.DATE
+    order: Annotated[Literal["desc", "asc"], Query(description="Highest/newest first, or not")] = (
+        "desc"
+    )
+    fmt: Annotated[
+        Literal["json", "csv"] | None,
+        Query(
+            alias="format", description="csv: every matching row as a file (or Accept: text/csv)"
+        ),
+    ] = None
+    before: Annotated[str | None, Query(description="Last `_id` of the previous page")] = None
+
+
+ListQueryDep = Annotated[_ListQuery, Depends()]
+
+
+async def _list_or_export(
+    kind: _ListKind, q: _ListQuery, session: Any, user_id: str, filters: Filters
+) -> Any:
+    """One page as JSON with the next cursor in a header, or every matching row as CSV."""
+    options: dict[str, Any] = {
+        "user_id": user_id,
+        "period": _settings(q.request).insights_period,
+        "filters": filters,
+        "sort": q.sort,
+        "descending": q.order == "desc",
+    }
+    if _wants_csv(q.request, q.fmt):
+        # End this request's transaction: on SQLite it holds the lock the export's reads need.
+        await session.commit()
+        rows = analyses_service.iter_all(
+            q.request.app.state.session_factory, kind.lister, **options
+        )
+        return _csv_response(kind.header(), _records(rows, kind.record), kind.filename)
+    try:
+        found = await kind.lister(session, limit=q.limit + 1, before=q.before, **options)
+    except analyses_service.AnalysisNotFoundError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor.") from None
+    return [kind.out(row) for row in one_page(found, q.limit, q.response, cursor=kind.cursor)]
+
+
 @router.get("/", response_model=list[AdAnalysisOut], responses=_LIST_ERRORS)
 async def list_analyses(
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    response: Response,
-    filters: FiltersDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    sort: SortQuery = Sort.DATE,
-    order: OrderQuery = "desc",
-    fmt: FormatQuery = None,
-    before: Annotated[
-        str | None, Query(description="Last analysis id of the previous page")
-    ] = None,
+    user: CurrentUser, session: SessionDep, filters: FiltersDep, query: ListQueryDep
 ) -> Any:
     """Your analysed videos, filtered and sorted; `X-Next-Before` carries the next page's cursor.
 
     With `format=csv` (or `Accept: text/csv`) every matching analysis is streamed as CSV, with
     its transcript, every insight field and the summed performance of its ads.
     """
-    options: dict[str, Any] = {
-        "user_id": user.id,
-        "period": _settings(request).insights_period,
-        "filters": filters,
-        "sort": sort,
-        "descending": order == "desc",
-    }
-    if _wants_csv(request, fmt):
-        rows = analyses_service.iter_all(
-            request.app.state.session_factory, analyses_service.list_analyses, **options
-        )
-        return _csv_response(
-            export.analyses_header(), _records(rows, export.analysis_record), "analyses.csv"
-        )
-    try:
-        rows_page = await analyses_service.list_analyses(
-            session, limit=limit + 1, before=before, **options
-        )
-    except analyses_service.AnalysisNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor.") from None
-    page = one_page(rows_page, limit, response, cursor=lambda r: r.analysis.id)
-    return [_analysis_out(row) for row in page]
+    return await _list_or_export(_ANALYSES, query, session, user.id, filters)
 
 
 @router.get("/ads/", response_model=list[AdOut], responses=_LIST_ERRORS)
 async def list_ads(
-    request: Request,
-    user: CurrentUser,
-    session: SessionDep,
-    response: Response,
-    filters: FiltersDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    sort: SortQuery = Sort.DATE,
-    order: OrderQuery = "desc",
-    fmt: FormatQuery = None,
-    before: Annotated[str | None, Query(description="Last `_id` of the previous page")] = None,
+    user: CurrentUser, session: SessionDep, filters: FiltersDep, query: ListQueryDep
 ) -> Any:
     """Your ads with their performance over the configured period and their video's analysis.
 
-    The same filters and sorts as the analyses; `format=csv` streams every matching ad.
+    The same filters, sorts, paging and CSV export as the analyses.
     """
-    options: dict[str, Any] = {
-        "user_id": user.id,
-        "period": _settings(request).insights_period,
-        "filters": filters,
-        "sort": sort,
-        "descending": order == "desc",
-    }
-    if _wants_csv(request, fmt):
-        rows = analyses_service.iter_all(
-            request.app.state.session_factory, analyses_service.list_ads, **options
-        )
-        return _csv_response(export.ads_header(), _records(rows, export.ad_record), "ads.csv")
-    try:
-        rows_page = await analyses_service.list_ads(
-            session, limit=limit + 1, before=before, **options
-        )
-    except analyses_service.AnalysisNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor.") from None
-    page = one_page(rows_page, limit, response, cursor=lambda r: r.ad.id)
-    return [_ad_out(row) for row in page]
+    return await _list_or_export(_ADS, query, session, user.id, filters)
 
 
 @router.get("/ads/comparison", response_model=ComparisonOut, responses=_401)
