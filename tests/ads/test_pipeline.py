@@ -9,6 +9,7 @@ import pytest
 from tests.ads.running import Running, start
 from tests.conftest import make_settings, sign_up, wait_for_status
 
+from adanalysis.ads.pipeline import ADS_AT
 from adanalysis.config import Settings
 from adanalysis.sandbox.graph import MISSING_SOURCE_VIDEO_ID, SandboxConfig, create_graph_sandbox
 from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, serve_app_in_thread
@@ -133,7 +134,7 @@ async def test_facebook_faults_fail_with_the_seed_messages(
     assert job["status"] == "failed"
     assert error in job["error_message"]
     assert job["error_code"] == code
-    assert job["progress"] == 20
+    assert job["progress"] == ADS_AT, "it failed while listing the ads"
 
 
 async def test_flaky_graph_api_is_retried(pipeline_settings: Settings) -> None:
