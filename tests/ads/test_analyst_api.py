@@ -78,6 +78,7 @@ async def test_job_results_performance_and_rerun(openai_settings: Settings) -> N
         summed = next(a for a in analyses if a["video_id"] == coffee["video_id"])["performance"]
         assert summed["impressions"] == perf["impressions"] + retarget["performance"]["impressions"]
 
+        other_user = await sign_up(run.client)
         second = (await run.client.post(f"{API}/start-analysis/", headers=h)).json()["job_id"]
         again = await wait_for_status(run.client, second, h, {"completed", "failed"})
         statuses = [r["status"] for r in again["results"]]
@@ -85,7 +86,10 @@ async def test_job_results_performance_and_rerun(openai_settings: Settings) -> N
         assert statuses.count("failed") == 1 and "analyzed" not in statuses
         skipped = next(r for r in again["results"] if r["status"] == "skipped")
         ok = await run.client.get(f"{API}/{skipped['analysis_id']}", headers=h)
-        assert ok.status_code == 200
+        assert ok.status_code == 200 and ok.json()["performance"]["impressions"] > 0
+        assert (
+            await run.client.get(f"{API}/{skipped['analysis_id']}", headers=other_user.headers)
+        ).status_code == 404
         history = (await run.client.get(f"{API}/jobs/", headers=h)).json()
         assert history[0]["result_summary"] == {"skipped": len(load_samples()), "failed": 1}
         assert history[1]["result_summary"] == {"analyzed": len(load_samples()), "failed": 1}

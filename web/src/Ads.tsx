@@ -41,7 +41,7 @@ function VideoGroup({ group }: { group: Group }) {
               CTA at {clock(a.cta_seconds)} · {a.has_offer ? "with an offer" : "no offer"}
             </p>
           ) : (
-            <p className="muted small">{group.key ? "This video has not been analysed yet." : "Image or carousel ads: nothing to transcribe."}</p>
+            <p className="muted small">{group.key ? "No analysis of this video: it is new, or it could not be analysed (the job’s page says why)." : "Image or carousel ads: nothing to transcribe."}</p>
           )}
           {a?.hook_text && <p className="hook small">“{a.hook_text}”</p>}
         </div>

@@ -49,8 +49,12 @@ export function FilterBar({ query, onChange, onExport, exporting, label }: Props
     setDraft(next);
     onChange(next);
   };
+  // On a phone the form would fill the screen: it starts folded there.
+  const [open, setOpen] = useState(() => !window.matchMedia?.("(max-width: 700px)").matches || Object.values(query).some(Boolean));
   return (
-    <form className="card filters" onSubmit={apply} aria-label={`Filter ${label}`} role="search">
+    <details className="card filters-box" open={open} onToggle={(e) => setOpen((e.target as HTMLDetailsElement).open)}>
+      <summary>Filter, sort and export</summary>
+    <form className="filters" onSubmit={apply} aria-label={`Filter ${label}`} role="search">
       <label className="grow">
         Search transcripts
         <input name="q" type="search" placeholder="e.g. free shipping" value={draft.q ?? ""} onChange={(e) => set("q", e.target.value)} />
@@ -123,6 +127,7 @@ export function FilterBar({ query, onChange, onExport, exporting, label }: Props
         </p>
       )}
     </form>
+    </details>
   );
 }
 

@@ -149,7 +149,10 @@ export function JobPage({ jobId, live }: { jobId: string; live: Job | null }) {
             <tbody>
               {videos.map((r, i) => (
                 <tr key={`${r.video_id}-${i}`} data-outcome={r.status}>
-                  <td data-label="Ads">{adNames(r)}</td>
+                  <td data-label="Ads">
+                    {adNames(r)}
+                    {r.video_id && <span className="muted small mono block">video {r.video_id}</span>}
+                  </td>
                   <td data-label="Outcome" className="nowrap">
                     <span className={`badge outcome-${r.status}`}>{OUTCOME[r.status] ?? r.status}</span>
                   </td>

@@ -432,12 +432,19 @@ async def _records(rows: AsyncIterator[Any], to_record: Any) -> AsyncIterator[li
     response_model=AdAnalysisOut,
     responses={**_401, **error_responses(e404="No such analysis for this user")},
 )
-async def get_analysis(analysis_id: str, user: CurrentUser, session: SessionDep) -> AdAnalysisOut:
-    """One analysed video: transcript, segments and insights."""
-    row = await analyses_service.get_analysis(session, analysis_id=analysis_id, user_id=user.id)
+async def get_analysis(
+    analysis_id: str, request: Request, user: CurrentUser, session: SessionDep
+) -> AdAnalysisOut:
+    """One analysed video: transcript, segments, insights and the performance of its ads."""
+    row = await analyses_service.get_analysis_row(
+        session,
+        analysis_id=analysis_id,
+        user_id=user.id,
+        period=_settings(request).insights_period,
+    )
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Analysis not found.")
-    return AdAnalysisOut.model_validate(row)
+    return _analysis_out(row)
 
 
 @router.post(

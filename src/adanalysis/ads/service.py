@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -195,16 +195,32 @@ async def list_analyses(
             after_in_order(value, AdAnalysis.id, anchor[0], before, descending=descending)
         )
     query = query.order_by(*in_order(value, AdAnalysis.id, descending=descending)).limit(limit)
-    rows = []
-    for analysis, *figures in (await session.execute(query)).all():
-        _video, spend, impressions, clicks, plays, thruplays, currency, start, stop, _rate = figures
-        performance = (
-            Performance(spend, impressions, clicks, plays, thruplays, currency, start, stop)
-            if _video is not None
-            else None
-        )
-        rows.append(AnalysisRow(analysis, performance))
-    return rows
+    return [
+        AnalysisRow(analysis, _summed(figures))
+        for analysis, *figures in (await session.execute(query)).all()
+    ]
+
+
+def _summed(figures: Sequence[Any] | None) -> Performance | None:
+    """A row of _video_performance as Performance; None when the video's ads have no figures."""
+    if not figures or figures[0] is None:
+        return None
+    _video, spend, impressions, clicks, plays, thruplays, currency, start, stop, _rate = figures
+    return Performance(spend, impressions, clicks, plays, thruplays, currency, start, stop)
+
+
+async def get_analysis_row(
+    session: AsyncSession, *, analysis_id: str, user_id: str, period: str
+) -> AnalysisRow | None:
+    """One analysis of user_id with the summed performance of its ads, or None."""
+    analysis = await get_analysis(session, analysis_id=analysis_id, user_id=user_id)
+    if analysis is None:
+        return None
+    perf = _video_performance(user_id, period)
+    figures = (
+        await session.execute(select(perf).where(perf.c.video_id == analysis.video_id))
+    ).one_or_none()
+    return AnalysisRow(analysis, _summed(figures))
 
 
 async def list_ads(
