@@ -25,20 +25,6 @@ from adanalysis.sandbox.samples import load_samples
 PERIOD = "last_30d"
 
 
-@pytest.fixture
-def openai_settings(
-    database_url: str, tmp_path: Path, graph_url: str, fake_openai: tuple[FakeOpenAIConfig, str]
-) -> Settings:
-    """Fast pipeline settings: the sandbox Graph API and the fake OpenAI server."""
-    return make_settings(
-        database_url,
-        tmp_path / "data",
-        graph_api_url=graph_url,
-        openai_api_key="sk-test-not-a-real-key",
-        openai_base_url=fake_openai[1],
-    )
-
-
 async def test_job_results_performance_and_rerun(openai_settings: Settings) -> None:
     """A job lists each video's outcome; ads get dated performance; a re-run lists skipped ones."""
     async with Running(openai_settings) as run:

@@ -339,16 +339,10 @@ class GraphClient:
         }
         if self._page_size:
             params["limit"] = str(self._page_size)
-        url: httpx.URL | str = f"{self._version}/{account}/ads"
-        ads: list[Ad] = []
-        while True:
-            body = await self._get(url, params)
-            ads.extend(_parse_ad(raw) for raw in body.get("data") or [] if isinstance(raw, dict))
-            # An empty page can still have `next`: only a missing `next` ends the listing.
-            next_url = (body.get("paging") or {}).get("next")
-            if not next_url:
-                return ads
-            url, params = _strip_token(next_url), {}
+        return [
+            _parse_ad(raw)
+            for raw in await self._all_pages(f"{self._version}/{account}/ads", params)
+        ]
 
     async def get_video(self, video_id: str) -> VideoSource:
         """The download URL and details of a video; VideoUnavailableError when it has none."""
@@ -402,16 +396,20 @@ class GraphClient:
         params: dict[str, str] = {"level": "ad", "fields": INSIGHTS_FIELDS, **period.params()}
         if self._page_size:
             params["limit"] = str(self._page_size)
-        url: httpx.URL | str = f"{self._version}/{account}/insights"
-        rows: list[AdInsightsRow] = []
+        raw_rows = await self._all_pages(f"{self._version}/{account}/insights", params)
+        return [_parse_insights(raw) for raw in raw_rows]
+
+    async def _all_pages(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """The `data` of every page of an edge, following `paging.next`."""
+        url: httpx.URL | str = path
+        found: list[dict[str, Any]] = []
         while True:
             body = await self._get(url, params)
-            rows.extend(
-                _parse_insights(raw) for raw in body.get("data") or [] if isinstance(raw, dict)
-            )
+            found.extend(raw for raw in body.get("data") or [] if isinstance(raw, dict))
+            # An empty page can still have `next`: only a missing `next` ends the listing.
             next_url = (body.get("paging") or {}).get("next")
             if not next_url:
-                return rows
+                return found
             url, params = _strip_token(next_url), {}
 
     async def _get(self, url: httpx.URL | str, params: dict[str, str]) -> dict[str, Any]:

@@ -183,22 +183,10 @@ async def list_analyses(
         Sort.SPEND: perf.c.spend,
         Sort.HOOK_RATE: perf.c.hook_rate,
     }[sort]
-    if before is not None:
-        if not is_object_id(before):
-            raise AnalysisNotFoundError(before)
-        anchor = (
-            await session.execute(query.with_only_columns(value).where(AdAnalysis.id == before))
-        ).one_or_none()
-        if anchor is None:
-            raise AnalysisNotFoundError(before)
-        query = query.where(
-            after_in_order(value, AdAnalysis.id, anchor[0], before, descending=descending)
-        )
-    query = query.order_by(*in_order(value, AdAnalysis.id, descending=descending)).limit(limit)
-    return [
-        AnalysisRow(analysis, _summed(figures))
-        for analysis, *figures in (await session.execute(query)).all()
-    ]
+    rows = await _keyset_page(
+        session, query, value, AdAnalysis.id, before=before, descending=descending, limit=limit
+    )
+    return [AnalysisRow(analysis, _summed(figures)) for analysis, *figures in rows]
 
 
 def _summed(figures: Sequence[Any] | None) -> Performance | None:
@@ -253,19 +241,38 @@ async def list_ads(
         Sort.SPEND: AdPerformance.spend,
         Sort.HOOK_RATE: AdPerformance.hook_rate,
     }[sort]
+    rows = await _keyset_page(
+        session, query, value, AdPerformance.id, before=before, descending=descending, limit=limit
+    )
+    return [AdRow(ad, analysis) for ad, analysis in rows]
+
+
+async def _keyset_page(
+    session: AsyncSession,
+    query: Any,
+    value: Any,
+    row_id: Any,
+    *,
+    before: str | None,
+    descending: bool,
+    limit: int,
+) -> Sequence[Any]:
+    """The rows of query after the row `before`, ordered by (value, id) nulls last.
+
+    The anchor's sort value is read through the same query, so an id outside the user's rows
+    (or outside the filters) is an unknown cursor.
+    """
     if before is not None:
         if not is_object_id(before):
             raise AnalysisNotFoundError(before)
         anchor = (
-            await session.execute(query.with_only_columns(value).where(AdPerformance.id == before))
+            await session.execute(query.with_only_columns(value).where(row_id == before))
         ).one_or_none()
         if anchor is None:
             raise AnalysisNotFoundError(before)
-        query = query.where(
-            after_in_order(value, AdPerformance.id, anchor[0], before, descending=descending)
-        )
-    query = query.order_by(*in_order(value, AdPerformance.id, descending=descending)).limit(limit)
-    return [AdRow(ad, analysis) for ad, analysis in (await session.execute(query)).all()]
+        query = query.where(after_in_order(value, row_id, anchor[0], before, descending=descending))
+    query = query.order_by(*in_order(value, row_id, descending=descending)).limit(limit)
+    return (await session.execute(query)).all()
 
 
 async def iter_all(

@@ -403,21 +403,11 @@ def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
         chunks = [matching[i : i + size] for i in range(0, len(matching), size)]
         # Facebook sometimes returns an empty page that still has `next`; clients must go on.
         pages = [*chunks[:-1], [], *chunks[-1:]] if chunks else [[]]
-        index = _decode_cursor(after) if after else 0
-        page = pages[index] if 0 <= index < len(pages) else []
-        data = [_with_thumbnail(request, _select(ad, fields)) for ad in page]
-        paging: dict[str, Any] = {
-            "cursors": {"before": _encode_cursor(index), "after": _encode_cursor(index + 1)}
+        page, paging = _paged(request, pages, after)
+        return {
+            "data": [_with_thumbnail(request, _select(ad, fields)) for ad in page],
+            "paging": paging,
         }
-        if index + 1 < len(pages):
-            paging["next"] = str(request.url.include_query_params(after=_encode_cursor(index + 1)))
-        if index > 0:
-            paging["previous"] = str(
-                request.url.remove_query_params("after").include_query_params(
-                    before=_encode_cursor(index)
-                )
-            )
-        return {"data": data, "paging": paging}
 
     @app.get("/{version}/{account_id}/insights", dependencies=[Depends(graph_call)])
     async def insights(
@@ -448,13 +438,8 @@ def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
             if ad["effective_status"] in DELIVERING
         ]
         size = limit or config.page_size
-        index = _decode_cursor(after) if after else 0
-        page = rows[index * size : (index + 1) * size]
-        paging: dict[str, Any] = {
-            "cursors": {"before": _encode_cursor(index), "after": _encode_cursor(index + 1)}
-        }
-        if (index + 1) * size < len(rows):
-            paging["next"] = str(request.url.include_query_params(after=_encode_cursor(index + 1)))
+        pages = [rows[i : i + size] for i in range(0, len(rows), size)] or [[]]
+        page, paging = _paged(request, pages, after)
         return {"data": page, "paging": paging}
 
     @app.get("/{version}/{object_id}", dependencies=[Depends(graph_call)])
@@ -563,3 +548,23 @@ def _insights_row(
             {"action_type": "link_click", "value": row["clicks"]},
         ]
     return row
+
+
+def _paged(
+    request: Request, pages: list[list[dict[str, Any]]], after: str | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The page an `after` cursor points at, and Graph's paging object (cursors, next, previous)."""
+    index = _decode_cursor(after) if after else 0
+    page = pages[index] if 0 <= index < len(pages) else []
+    paging: dict[str, Any] = {
+        "cursors": {"before": _encode_cursor(index), "after": _encode_cursor(index + 1)}
+    }
+    if index + 1 < len(pages):
+        paging["next"] = str(request.url.include_query_params(after=_encode_cursor(index + 1)))
+    if index > 0:
+        paging["previous"] = str(
+            request.url.remove_query_params("after").include_query_params(
+                before=_encode_cursor(index)
+            )
+        )
+    return page, paging
