@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, ApiError, formatDate, formatDuration, Job } from "./api";
 import { outcomeSummary } from "./JobPage";
-import { elapsedSeconds, StatusBadge } from "./JobPanel";
+import { elapsedSeconds, ErrorAction, StatusBadge } from "./JobPanel";
 import { Link, navigate } from "./nav";
 
 const PAGE = 20;
@@ -124,7 +124,9 @@ export function HistoryPage({ version, live }: { version: number; live: Job | nu
                     <td className="num nowrap" data-label="Duration">{job.completed_at ? formatDuration(elapsedSeconds(job, Date.now())) : "—"}</td>
                     <td className="msg" data-label="Message">
                       {job.status === "failed" && job.error_message ? (
-                        <span className="text-error">{job.error_message}</span>
+                        <>
+                          <span className="text-error">{job.error_message}</span> <ErrorAction code={job.error_code} message={job.error_message} />
+                        </>
                       ) : (
                         job.message
                       )}
