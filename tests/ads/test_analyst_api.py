@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import timedelta
@@ -17,6 +18,7 @@ from tests.conftest import SignedIn, make_settings, sign_up, wait_for_status
 from adanalysis.ads.models import AdAnalysis, AdPerformance
 from adanalysis.config import Settings
 from adanalysis.db import utcnow
+from adanalysis.jobs.events import job_topic
 from adanalysis.jobs.models import BackgroundJob, JobStatus
 from adanalysis.sandbox.graph import MISSING_SOURCE_VIDEO_ID
 from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
@@ -105,9 +107,9 @@ async def test_progress_gives_the_video_stages_most_of_the_bar(
         job_id = await start(run.client, run.user)
         seen: list[tuple[int, str]] = []
         events = run.app.state.events
-        async with events.subscribe(job_id) as queue:
+        async with events.subscribe(job_topic(job_id)) as queue, asyncio.timeout(120):
             while True:
-                event = await queue.get()
+                event = (await queue.get()).document
                 seen.append((event.get("progress", 0), event.get("message") or ""))
                 if event.get("status") in {"completed", "failed", "cancelled"}:
                     break

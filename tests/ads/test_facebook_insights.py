@@ -17,7 +17,7 @@ from adanalysis.ads.errors import (
 from adanalysis.ads.facebook import GraphClient, Period
 from adanalysis.sandbox import SANDBOX_TOKEN, SandboxConfig, create_graph_sandbox
 from adanalysis.sandbox.graph import SECOND_ACCOUNT_ID
-from adanalysis.sandbox.samples import sample_by_video_id
+from adanalysis.sandbox.samples import load_samples
 
 ACCOUNT = "act_1234567890"
 
@@ -101,7 +101,7 @@ async def test_question_hooks_hold_better_in_the_sandbox(
     question = rows["Brewly coffee - prospecting"].hook_rate
     command = rows["FreshBox meal kits"].hook_rate
     assert question is not None and command is not None and question > command
-    assert sample_by_video_id()["1200000000000001"].hook_type == "question"
+    assert {s.video_id: s for s in load_samples()}["1200000000000001"].hook_type == "question"
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ from tests.conftest import make_settings, sign_up, wait_for_status
 from adanalysis.ads.pipeline import ADS_AT, VIDEO_SHARES, VIDEOS_AT
 from adanalysis.config import Settings
 from adanalysis.sandbox.graph import MISSING_SOURCE_VIDEO_ID, SandboxConfig, create_graph_sandbox
-from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, serve_app_in_thread
+from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
 from adanalysis.sandbox.samples import load_samples
+from adanalysis.serving import serve_app_in_thread
 
 API = "/api/v1/ad_analysis"
 SAMPLES = {s.video_id: s for s in load_samples()}

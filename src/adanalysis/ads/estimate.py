@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adanalysis.ads.jobs import AD_ANALYSIS
 from adanalysis.ads.models import AdAnalysis
 from adanalysis.config import Settings
 from adanalysis.jobs.models import BackgroundJob, JobStatus
-from adanalysis.jobs.service import AD_ANALYSIS
 
 # How many recent completed jobs the estimate looks at.
 WINDOW = 20

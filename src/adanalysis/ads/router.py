@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from adanalysis.ads import credentials as creds_service
@@ -15,6 +15,7 @@ from adanalysis.ads import export
 from adanalysis.ads import service as analyses_service
 from adanalysis.ads.estimate import engine_of, estimate_seconds
 from adanalysis.ads.insights import HookType
+from adanalysis.ads.jobs import AdAnalysisWording, start_ad_analysis_job
 from adanalysis.ads.models import AdAnalysis
 from adanalysis.ads.schemas import (
     AdAnalysisOut,
@@ -34,19 +35,23 @@ from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
 from adanalysis.db import SessionDep
 from adanalysis.jobs.deps import JobServiceDep
+from adanalysis.jobs.events import job_topic
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
-from adanalysis.jobs.schemas import JobConflict, JobStarted, error_responses
-from adanalysis.jobs.service import ActiveJobExistsError
+from adanalysis.jobs.router import CONFLICT_RESPONSE
+from adanalysis.jobs.router import router as jobs_router
+from adanalysis.jobs.scheduling import SchedulingPolicy
+from adanalysis.jobs.schemas import JobDocument, JobStarted, error_responses
 from adanalysis.paging import one_page
 
 router = APIRouter(prefix="/api/v1/ad_analysis", tags=["ad analysis"])
+# The generic job endpoints live at the contract's paths, under this domain's prefix.
+router.include_router(jobs_router)
 
 _401 = error_responses(e401="Not signed in")
 NO_CREDENTIALS = (
     "No Facebook credentials saved. Add your access token and ad account with "
     "PUT /api/v1/ad_analysis/credentials, then start the analysis again."
 )
-PREMIUM_PRIORITY = 10
 
 
 def _box(request: Request) -> SecretBox:
@@ -127,7 +132,7 @@ async def delete_credentials(user: CurrentUser, session: SessionDep) -> Response
     responses={
         **_401,
         **error_responses(e400="No Facebook credentials saved"),
-        409: {"model": JobConflict, "description": "An analysis is already pending or running"},
+        **CONFLICT_RESPONSE,
     },
 )
 async def start_analysis(
@@ -151,34 +156,22 @@ async def start_analysis(
         engine=engine_of(_settings(request)),
         account_ids=account_ids or [account_id],
     )
-    try:
-        job_id = await jobs.start_ad_analysis_job(
-            session,
-            user_id=user.id,
-            access_token=token,
-            account_id=account_id,
-            account_ids=account_ids,
-            priority=PREMIUM_PRIORITY if user.is_premium else 0,
-            estimated_duration_seconds=estimate,
-        )
-    except ActiveJobExistsError as exc:
-        conflict = JobConflict(
-            detail=(
-                f"An ad analysis is already {exc.job.status} (job {exc.job.id}). "
-                "Follow its progress, "
-                "or cancel it before starting another."
-            ),
-            job_id=exc.job.id,
-            status=JobStatus(exc.job.status),
-        )
-        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content=conflict.model_dump())  # type: ignore[return-value]
-    job = await jobs.get_job_status(session, job_id=job_id, user_id=user.id)
+    policy: SchedulingPolicy = request.app.state.scheduling
+    job = await start_ad_analysis_job(
+        jobs,
+        session,
+        user_id=user.id,
+        access_token=token,
+        account_id=account_id,
+        account_ids=account_ids,
+        priority=policy.priority_for(is_premium=user.is_premium),
+        estimated_duration_seconds=estimate,
+    )
     return JobStarted(
-        job_id=job_id,
+        job_id=job.id,
         status=JobStatus.PENDING,
-        message="Ad analysis job started successfully. Use the job ID to track progress.",
-        estimated_duration_seconds=(job.estimated_duration_seconds if job else None)
-        or jobs.default_estimate_seconds,
+        message=AdAnalysisWording().started(),
+        estimated_duration_seconds=job.estimated_duration_seconds or jobs.default_estimate_seconds,
     )
 
 
@@ -447,6 +440,14 @@ async def get_analysis(
     return _analysis_out(row)
 
 
+class LegacyAnalysisFailedError(Exception):
+    """The job the deprecated endpoint waited for did not complete."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 @router.post(
     "/analyze/",
     deprecated=True,
@@ -454,7 +455,7 @@ async def get_analysis(
     responses={
         **_401,
         **error_responses(e400="No Facebook credentials saved", e502="The analysis job failed"),
-        409: {"model": JobConflict, "description": "An analysis is already pending or running"},
+        **CONFLICT_RESPONSE,
     },
 )
 async def analyze_legacy(
@@ -466,20 +467,14 @@ async def analyze_legacy(
     body: StartAnalysisRequest | None = None,
 ) -> list[AdAnalysisOut]:
     """Deprecated: runs the same background job and waits for it; use start-analysis instead."""
-    response.headers["Deprecation"] = "true"
-    response.headers["Link"] = '</api/v1/ad_analysis/start-analysis/>; rel="successor-version"'
+    response.headers.update(DEPRECATION_HEADERS)
     started = await start_analysis(request, user, session, jobs, body)
-    if isinstance(started, JSONResponse):
-        started.headers["Deprecation"] = "true"
-        return started  # type: ignore[return-value]
     # End this request's transaction before waiting: on SQLite an open one holds the write lock.
     await session.commit()
     job = await _wait_until_finished(request, started.job_id, user.id)
     if job.status != JobStatus.COMPLETED:
-        return JSONResponse(  # type: ignore[return-value]
-            status_code=status.HTTP_502_BAD_GATEWAY,
-            content={"detail": job.error_message or job.message or f"The analysis {job.status}."},
-            headers={"Deprecation": "true"},
+        raise LegacyAnalysisFailedError(
+            job.error_message or job.message or f"The analysis {job.status}."
         )
     rows = await analyses_service.list_analyses(
         session,
@@ -491,18 +486,38 @@ async def analyze_legacy(
     return [_analysis_out(row) for row in rows]
 
 
-async def _wait_until_finished(request: Request, job_id: str, user_id: str) -> Any:
+async def _wait_until_finished(request: Request, job_id: str, user_id: str) -> JobDocument:
     """Wait for a job's end, woken by its events and re-reading the row as the truth."""
     app = request.app
-    async with app.state.events.subscribe(job_id) as queue:
+    async with app.state.events.subscribe(job_topic(job_id)) as updates:
         while True:
             async with app.state.session_factory() as session:
                 job = await app.state.job_service.get_job_status(
                     session, job_id=job_id, user_id=user_id
                 )
-            if job is None or job.status in FINAL_STATUSES:
+            if job is None:
+                raise LegacyAnalysisFailedError("The analysis job disappeared.")
+            if job.status in FINAL_STATUSES:
                 return job
             try:
-                await asyncio.wait_for(queue.get(), timeout=2)
+                await asyncio.wait_for(updates.get(), timeout=2)
             except TimeoutError:
                 pass  # a worker in another process: poll the row
+
+
+DEPRECATION_HEADERS = {
+    "Deprecation": "true",
+    "Link": '</api/v1/ad_analysis/start-analysis/>; rel="successor-version"',
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The deprecated endpoint's failures as 502, still marked deprecated."""
+
+    @app.exception_handler(LegacyAnalysisFailedError)
+    async def _legacy_failed(_request: Request, exc: LegacyAnalysisFailedError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=status.HTTP_502_BAD_GATEWAY,
+            headers=DEPRECATION_HEADERS,
+        )

@@ -1,4 +1,4 @@
-"""Reading a user's analyses and ads: filters, sorts, keyset pages, performance beside them."""
+"""Saving and reading a user's analyses and ads: filters, sorts, keyset pages, performance."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adanalysis.ads.models import AdAnalysis, AdPerformance
@@ -93,6 +94,39 @@ def _ratio(part: float | None, whole: float | None, scale: float = 1) -> float |
     if part is None or not whole:
         return None
     return part * scale / whole
+
+
+async def save_analysis(session: AsyncSession, *, analysis: AdAnalysis) -> bool:
+    """Store a new analysis; False when this user's video was analysed already."""
+    session.add(analysis)
+    try:
+        await session.commit()
+    except IntegrityError:  # unique per user and video
+        await session.rollback()
+        return False
+    return True
+
+
+async def analysed_videos(
+    session: AsyncSession, *, user_id: str
+) -> dict[str, tuple[str, str | None]]:
+    """video id -> (analysis id, job id) of every video user_id has analysed so far."""
+    rows = await session.execute(
+        select(AdAnalysis.video_id, AdAnalysis.id, AdAnalysis.job_id).where(
+            AdAnalysis.user_id == user_id
+        )
+    )
+    return {video_id: (analysis_id, job_id) for video_id, analysis_id, job_id in rows}
+
+
+async def analyses_of_job(session: AsyncSession, *, user_id: str, job_id: str) -> list[AdAnalysis]:
+    """The analyses job_id saved, oldest first."""
+    rows = await session.execute(
+        select(AdAnalysis)
+        .where(AdAnalysis.user_id == user_id, AdAnalysis.job_id == job_id)
+        .order_by(AdAnalysis.created_at, AdAnalysis.id)
+    )
+    return list(rows.scalars())
 
 
 async def get_analysis(
