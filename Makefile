@@ -8,7 +8,7 @@ PORT ?= 8000
 # The suite runs once per database; PostgreSQL is the machine's local server.
 TEST_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint bench eval web clean
+.PHONY: run test test-sqlite test-postgres web-test lint bench eval web clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ run: $(STAMP)
 	ADANALYSIS_SANDBOX=true $(BIN)/adanalysis sandbox demo-user
 	ADANALYSIS_SANDBOX=true $(BIN)/adanalysis serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) test-sqlite test-postgres
+test: $(STAMP) web-test test-sqlite test-postgres
 
 test-sqlite: $(STAMP)
 	ADANALYSIS_TEST_DB=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -34,9 +34,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench scripts eval
 	$(BIN)/mypy
 
+# The locked Node packages. Not `npm ci`: Vite names an optional Windows-only package that the
+# registry reachable here does not serve, so the lock file cannot list it and `npm ci` refuses
+# the lock; `npm install --no-save` installs the locked versions and skips that package.
+NPM_INSTALL := npm install --no-audit --no-fund --no-save
+
+# The web app's component tests (Vitest in jsdom).
+web-test:
+	cd web && $(NPM_INSTALL) && npx vitest run
+
 # The built web app is committed in src/adanalysis/static, so run and test need no Node.
 web:
-	cd web && npm ci && npm run build
+	cd web && $(NPM_INSTALL) && npm run build
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -28,7 +28,14 @@ BACKEND = os.environ.get("ADANALYSIS_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get(
     "ADANALYSIS_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-TABLES = ("ad_analyses", "facebook_credentials", "background_jobs", "users", "rate_limit_counters")
+TABLES = (
+    "ad_performance",
+    "ad_analyses",
+    "facebook_credentials",
+    "background_jobs",
+    "users",
+    "rate_limit_counters",
+)
 
 
 def pytest_report_header() -> str:
@@ -88,6 +95,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "stale_after_seconds": 3.0,
         "progress_min_interval_seconds": 0.0,
         "max_concurrent_jobs": 4,
+        # Most tests save made-up tokens; the connection check has its own tests.
+        "validate_credentials": False,
     }
     values.update(overrides)
     return Settings(**values)

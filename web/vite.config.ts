@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 
@@ -15,5 +16,9 @@ export default defineConfig({
       "/api": { target: "http://127.0.0.1:8000", ws: true },
       "/sandbox": "http://127.0.0.1:8000",
     },
+  },
+  test: {
+    environment: "jsdom",
+    setupFiles: ["./src/test/setup.ts"],
   },
 });

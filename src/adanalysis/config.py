@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -67,6 +68,12 @@ class Settings(BaseSettings):
     ad_effective_statuses: list[str] = ["ACTIVE", "PAUSED"]
     graph_timeout_seconds: float = 30.0
     graph_max_retries: int = 4
+    # Ad performance period: a Graph date preset, or a time range when both dates are set.
+    insights_date_preset: str = Field(default="last_30d", pattern=r"^[a-z0-9_]{1,24}$")
+    insights_since: date | None = None
+    insights_until: date | None = None
+    # Check the token and ad account against the Graph API when credentials are saved.
+    validate_credentials: bool = True
 
     # Media
     max_video_bytes: int = 500 * 1024 * 1024
@@ -112,6 +119,13 @@ class Settings(BaseSettings):
         if self.rate_limit_backend != "auto":
             return self.rate_limit_backend
         return "redis" if self.redis_url else "database"
+
+    @property
+    def insights_period(self) -> str:
+        """The key performance rows are stored under: the preset, or 'since..until'."""
+        if self.insights_since and self.insights_until:
+            return f"{self.insights_since.isoformat()}..{self.insights_until.isoformat()}"
+        return self.insights_date_preset
 
     @property
     def sqlalchemy_url(self) -> str:

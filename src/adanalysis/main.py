@@ -41,6 +41,15 @@ Input containing control characters (NUL and the like; tabs and line breaks are 
 JSON and form bodies) is refused with 422. Sign-in and registration are rate-limited per account
 and per client address: 429 with a Retry-After header.
 """
+# Paths of the web app's screens; everything else (/api, /docs, /assets, /health) is not the app.
+APP_PAGES = (
+    "/jobs/{job_id}",
+    "/analyses/{analysis_id}",
+    "/history",
+    "/ads",
+    "/compare",
+    "/connection",
+)
 
 
 def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
@@ -140,3 +149,7 @@ def _serve_web_app(app: FastAPI) -> None:
         if index.exists():
             return FileResponse(index)
         return RedirectResponse("/docs")
+
+    # The app's own pages are client-side routes: a reload or a shared link must get the app.
+    for page in APP_PAGES:
+        app.add_api_route(page, root, methods=["GET"], include_in_schema=False, response_model=None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from fastapi import Response
@@ -16,7 +16,7 @@ class _Row(Protocol):
     created_at: Any
 
 
-RowT = TypeVar("RowT", bound=_Row)
+T = TypeVar("T")
 
 
 def older_than(model: Any, anchor: _Row) -> ColumnElement[bool]:
@@ -31,10 +31,34 @@ def newest_first(model: Any) -> tuple[Any, Any]:
     return model.created_at.desc(), model.id.desc()
 
 
-def one_page(rows: Sequence[RowT], limit: int, response: Response) -> list[RowT]:
-    """Trim rows fetched with limit + 1 to a page; name the next page's cursor in a header."""
+def one_page(
+    rows: Sequence[T], limit: int, response: Response, cursor: Callable[[T], Any] | None = None
+) -> list[T]:
+    """Trim rows fetched with limit + 1 to a page; name the next page's cursor in a header.
+
+    The cursor is the last row's id, or what `cursor` takes from it.
+    """
     if len(rows) <= limit:
         return list(rows)
     page = list(rows[:limit])
-    response.headers[NEXT_CURSOR_HEADER] = str(page[-1].id)
+    last = page[-1]
+    response.headers[NEXT_CURSOR_HEADER] = str(cursor(last) if cursor else last.id)  # type: ignore[attr-defined]
     return page
+
+
+def after_in_order(
+    value: Any, row_id: Any, anchor_value: Any, anchor_id: Any, *, descending: bool
+) -> ColumnElement[bool]:
+    """Rows after the anchor in ORDER BY value NULLS LAST, id: keyset paging on any column."""
+    if anchor_value is None:  # the anchor is among the trailing nulls
+        return value.is_(None) & ((row_id < anchor_id) if descending else (row_id > anchor_id))
+    beyond = (value < anchor_value) if descending else (value > anchor_value)
+    same = (value == anchor_value) & ((row_id < anchor_id) if descending else (row_id > anchor_id))
+    return beyond | same | value.is_(None)
+
+
+def in_order(value: Any, row_id: Any, *, descending: bool) -> tuple[Any, Any]:
+    """The ORDER BY matching after_in_order."""
+    if descending:
+        return value.desc().nulls_last(), row_id.desc()
+    return value.asc().nulls_last(), row_id.asc()

@@ -156,3 +156,17 @@ def pipeline_settings(
         whisper_model=str(whisper_dir),
         graph_max_retries=4,
     )
+
+
+@pytest.fixture
+def openai_settings(
+    database_url: str, tmp_path: Path, graph_url: str, fake_openai: tuple[FakeOpenAIConfig, str]
+) -> Settings:
+    """Fast pipeline settings: the sandbox Graph API and the fake OpenAI server."""
+    return make_settings(
+        database_url,
+        tmp_path / "data",
+        graph_api_url=graph_url,
+        openai_api_key="sk-test-not-a-real-key",
+        openai_base_url=fake_openai[1],
+    )

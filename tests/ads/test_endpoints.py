@@ -10,28 +10,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from tests.ads.running import API, Running, start
-from tests.conftest import make_settings, wait_for_status
+from tests.conftest import wait_for_status
 
 from adanalysis.config import Settings
 from adanalysis.sandbox.graph import SECOND_ACCOUNT_ID, SECOND_ACCOUNT_VIDEOS
-from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
 from adanalysis.sandbox.samples import load_samples
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def openai_settings(
-    database_url: str, tmp_path: Path, graph_url: str, fake_openai: tuple[FakeOpenAIConfig, str]
-) -> Settings:
-    """Fast pipeline settings: the sandbox Graph API and the fake OpenAI server."""
-    return make_settings(
-        database_url,
-        tmp_path / "data",
-        graph_api_url=graph_url,
-        openai_api_key="sk-test-not-a-real-key",
-        openai_base_url=fake_openai[1],
-    )
 
 
 async def test_batch_of_accounts_in_one_job(openai_settings: Settings) -> None:

@@ -9,6 +9,7 @@ import pytest
 from tests.ads.running import Running, start
 from tests.conftest import make_settings, sign_up, wait_for_status
 
+from adanalysis.ads.pipeline import ADS_AT, VIDEO_SHARES, VIDEOS_AT
 from adanalysis.config import Settings
 from adanalysis.sandbox.graph import MISSING_SOURCE_VIDEO_ID, SandboxConfig, create_graph_sandbox
 from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
@@ -134,7 +135,7 @@ async def test_facebook_faults_fail_with_the_seed_messages(
     assert job["status"] == "failed"
     assert error in job["error_message"]
     assert job["error_code"] == code
-    assert job["progress"] == 20
+    assert job["progress"] == ADS_AT, "it failed while listing the ads"
 
 
 async def test_flaky_graph_api_is_retried(pipeline_settings: Settings) -> None:
@@ -169,7 +170,7 @@ async def test_download_timeouts_fail_with_the_network_message(
             )
     assert job["status"] == "failed"
     assert job["error_message"] == "Network timeout while downloading videos. Please try again."
-    assert 50 <= job["progress"] < 65
+    assert VIDEOS_AT <= job["progress"] < VIDEOS_AT + VIDEO_SHARES[0], "in the download stage"
 
 
 async def test_stalled_download_is_retried(
@@ -228,4 +229,4 @@ async def test_openai_path_and_quota(
     assert job["status"] == "failed"
     assert job["error_message"] == "OpenAI API quota exceeded. Please check your API limits."
     assert job["error_code"] == "openai_quota_exceeded"
-    assert 50 <= job["progress"] <= 80
+    assert VIDEOS_AT <= job["progress"] <= VIDEOS_AT + VIDEO_SHARES[0] + VIDEO_SHARES[1]

@@ -1,8 +1,8 @@
-import { useState } from "react";
-import { Analysis, api, formatDate, Insights } from "./api";
+import { useCallback, useEffect, useState } from "react";
+import { Analysis, api, ApiError, formatCount, formatDate, formatMoney, formatPercent, Insights, Performance } from "./api";
+import { FilterBar, useExport, useListQuery } from "./Filters";
 import { LoadMore, useCursorList } from "./History";
-
-const loadAnalyses = (before: string | null) => api.analyses({ limit: 20, before });
+import { Link } from "./nav";
 
 function clock(seconds: number | null | undefined): string | null {
   if (seconds === null || seconds === undefined) return null;
@@ -113,7 +113,36 @@ function InsightsView({ ins }: { ins: Insights }) {
   );
 }
 
-function AnalysisCard({ a }: { a: Analysis }) {
+/** Delivery figures beside the creative insights. */
+export function PerformanceFacts({ p, label }: { p: Performance | null | undefined; label?: string }) {
+  if (!p) return <p className="muted small">No delivery in the performance period.</p>;
+  return (
+    <dl className="perf" aria-label={label ?? "Performance"} data-testid="performance">
+      <div>
+        <dt>Spend</dt>
+        <dd>{formatMoney(p.spend, p.currency)}</dd>
+      </div>
+      <div>
+        <dt>Impressions</dt>
+        <dd>{formatCount(p.impressions)}</dd>
+      </div>
+      <div>
+        <dt>CTR</dt>
+        <dd>{p.ctr == null ? "—" : `${p.ctr.toFixed(2)}%`}</dd>
+      </div>
+      <div>
+        <dt title="3-second plays ÷ impressions">Hook rate</dt>
+        <dd>{formatPercent(p.hook_rate)}</dd>
+      </div>
+      <div>
+        <dt title="ThruPlays ÷ impressions">Hold rate</dt>
+        <dd>{formatPercent(p.hold_rate)}</dd>
+      </div>
+    </dl>
+  );
+}
+
+export function AnalysisCard({ a }: { a: Analysis }) {
   const [imgFailed, setImgFailed] = useState(false);
   const ins = a.insights ?? {};
   const names = a.ad_names.length ? a.ad_names : [a.title ?? `Video ${a.video_id}`];
@@ -128,7 +157,9 @@ function AnalysisCard({ a }: { a: Analysis }) {
           )}
         </div>
         <div className="analysis-title">
-          <h3>{names[0]}</h3>
+          <h3>
+            <Link to={`/analyses/${a._id}`}>{names[0]}</Link>
+          </h3>
           {names.length > 1 && <p className="muted small">Also in: {names.slice(1).join(", ")}</p>}
           <p className="muted small">
             {clock(a.duration_seconds) && <>{clock(a.duration_seconds)} · </>}
@@ -143,6 +174,7 @@ function AnalysisCard({ a }: { a: Analysis }) {
           </div>
         )}
       </div>
+      {a.performance !== undefined && <PerformanceFacts p={a.performance} label={`Performance of ${names[0]}`} />}
       <InsightsView ins={ins} />
       <details className="transcript">
         <summary>Transcript</summary>
@@ -153,18 +185,30 @@ function AnalysisCard({ a }: { a: Analysis }) {
 }
 
 export function AnalysesList({ version }: { version: number }) {
-  const { items, next, loading, error, more } = useCursorList(loadAnalyses, version);
+  const [query, setQuery] = useListQuery();
+  const load = useCallback((before: string | null) => api.analyses({ ...query, limit: 20, before }), [query]);
+  const { items, next, loading, error, more } = useCursorList(load, version, JSON.stringify(query));
+  const { exporting, exportError, doExport } = useExport(() => api.exportAnalyses(query));
+  const filtered = Object.values(query).some(Boolean);
   return (
-    <section>
+    <section aria-labelledby="analyses-title">
       <div className="section-head">
-        <h2>Analysed videos</h2>
-        {items && items.length > 0 && <span className="muted small">{items.length}{next ? "+" : ""} videos</span>}
+        <h2 id="analyses-title">Analysed videos</h2>
+        {items && items.length > 0 && (
+          <span className="muted small" data-testid="analyses-count">
+            {items.length}
+            {next ? "+" : ""} videos
+          </span>
+        )}
       </div>
-      {error && <div className="alert error">{error}</div>}
+      <FilterBar query={query} onChange={setQuery} onExport={doExport} exporting={exporting} label="analysed videos" />
+      {(error || exportError) && <div className="alert error">{error ?? exportError}</div>}
       {items === null ? (
         <p className="muted">Loading…</p>
       ) : items.length === 0 ? (
-        <div className="card empty">No analysed videos yet. Start an analysis to see each video ad’s insights here.</div>
+        <div className="card empty">
+          {filtered ? "No analysed video matches these filters." : "No analysed videos yet. Start an analysis to see each video ad’s insights here."}
+        </div>
       ) : (
         <div className="analyses">
           {items.map((a) => (
@@ -173,6 +217,32 @@ export function AnalysesList({ version }: { version: number }) {
         </div>
       )}
       {next && <LoadMore loading={loading} onClick={more} />}
+    </section>
+  );
+}
+
+export function AnalysisPage({ analysisId }: { analysisId: string }) {
+  const [analysis, setAnalysis] = useState<Analysis | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    api
+      .analysis(analysisId)
+      .then(setAnalysis)
+      .catch((e) => setError(e instanceof ApiError && e.status === 404 ? "This analysis does not exist, or it belongs to another account." : String(e)));
+  }, [analysisId]);
+  return (
+    <section>
+      <div className="section-head">
+        <h1>Video analysis</h1>
+        <Link to="/">← All analysed videos</Link>
+      </div>
+      {error && <div className="alert error">{error}</div>}
+      {analysis ? <AnalysisCard a={analysis} /> : !error && <p className="muted">Loading…</p>}
+      {analysis?.job_id && (
+        <p className="small muted">
+          Made by <Link to={`/jobs/${analysis.job_id}`}>this job</Link>.
+        </p>
+      )}
     </section>
   );
 }

@@ -1,28 +1,36 @@
-import { useCallback, useEffect, useRef, useState } from "react";
-import { AnalysesList } from "./Analyses";
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from "react";
+import { AdsPage } from "./Ads";
+import { AnalysesList, AnalysisPage } from "./Analyses";
 import { api, ApiError, Credentials, FINAL_STATUSES, getToken, Job, setToken, TOKEN_KEY, User } from "./api";
 import { AuthPage } from "./Auth";
 import { ConnectionPage } from "./Connection";
 import { HistoryPage } from "./History";
+import { JobPage } from "./JobPage";
 import { JobPanel, StatusBadge } from "./JobPanel";
+import { Link, usePath } from "./nav";
+import { Toast, useJobEndAlerts } from "./Toast";
 import { useJobWatcher } from "./useJobWatcher";
 
-type Route = "analyze" | "history" | "connection";
+type Route =
+  | { name: "analyze" | "history" | "connection" | "ads" | "compare" }
+  | { name: "job"; id: string }
+  | { name: "analysis"; id: string };
 
-function routeFromHash(): Route {
-  const h = location.hash.replace(/^#\/?/, "");
-  return h === "history" || h === "connection" ? h : "analyze";
+export function routeOf(path: string): Route {
+  const job = /^\/jobs\/([^/]+)\/?$/.exec(path);
+  if (job) return { name: "job", id: decodeURIComponent(job[1]) };
+  const analysis = /^\/analyses\/([^/]+)\/?$/.exec(path);
+  if (analysis) return { name: "analysis", id: decodeURIComponent(analysis[1]) };
+  const page = path.replace(/^\/|\/$/g, "");
+  if (page === "history" || page === "connection" || page === "ads" || page === "compare") return { name: page };
+  return { name: "analyze" };
 }
 
-function useRoute(): Route {
-  const [route, setRoute] = useState<Route>(routeFromHash);
-  useEffect(() => {
-    const on = () => setRoute(routeFromHash());
-    window.addEventListener("hashchange", on);
-    return () => window.removeEventListener("hashchange", on);
-  }, []);
-  return route;
-}
+// The charting library is most of the bundle: load it with the page that draws charts.
+const ComparePage = lazy(() => import("./Compare").then((m) => ({ default: m.ComparePage })));
+
+// How often a page with no job in view asks whether one was started elsewhere (another device).
+const DISCOVER_MS = 5000;
 
 // Tabs of the same browser tell each other about new jobs and connection changes.
 const channel: BroadcastChannel | null = typeof BroadcastChannel !== "undefined" ? new BroadcastChannel("adanalysis") : null;
@@ -39,7 +47,7 @@ export function App() {
   };
   const signOut = useCallback((message: string | null = null) => {
     setToken(null);
-    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+    if (location.pathname !== "/" || location.hash) history.replaceState(null, "", "/");
     setNotice(message);
     setTokenState(null);
   }, []);
@@ -63,7 +71,7 @@ export function App() {
 }
 
 function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void }) {
-  const route = useRoute();
+  const route = routeOf(usePath());
   const [user, setUser] = useState<User | null>(null);
   const [credentials, setCredentials] = useState<Credentials | null | undefined>(undefined);
   const [jobId, setJobId] = useState<string | null>(null);
@@ -117,6 +125,16 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
     void discover();
   }, [loadCredentials, discover]);
 
+  // A job started on another device shows up here within a few seconds.
+  const watching = !!job && !FINAL_STATUSES.includes(job.status);
+  useEffect(() => {
+    if (watching) return;
+    const t = window.setInterval(() => {
+      if (document.visibilityState === "visible") void discover();
+    }, DISCOVER_MS);
+    return () => window.clearInterval(t);
+  }, [watching, discover]);
+
   useEffect(() => {
     const onMessage = (ev: MessageEvent<Message>) => {
       if (ev.data?.type === "job-started") watch(ev.data.job_id);
@@ -145,6 +163,10 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
   }, [active]);
 
   const start = async () => {
+    // Asked on a click, as browsers require: a notification when the job ends out of sight.
+    if (typeof Notification !== "undefined" && Notification.permission === "default") {
+      void Notification.requestPermission().catch(() => undefined);
+    }
     setStarting(true);
     setStartError(null);
     setStartNotice(null);
@@ -173,7 +195,7 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
           setStartNotice("An analysis is already in progress — showing its progress.");
         } else setStartError({ text: e.message, connect: false });
       } else if (e instanceof ApiError && e.status === 400) {
-        setStartError({ text: e.message, connect: true });
+        setStartError({ text: "No Facebook ad account is connected yet. Connect one, then start the analysis again.", connect: true });
       } else {
         setStartError({ text: e instanceof ApiError ? e.message : String(e), connect: false });
       }
@@ -209,24 +231,26 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
 
   // The watcher's own state wins; a fresh status read after cancel can only move it forward.
   const shown = job && seed && seed._id === job._id && FINAL_STATUSES.includes(seed.status) && !FINAL_STATUSES.includes(job.status) ? seed : job;
+  const { toast, announcement, dismissToast } = useJobEndAlerts(shown, route.name === "analyze");
+  const navLink = (to: string, name: Route["name"], label: string) => (
+    <Link to={to} className={route.name === name ? "active" : ""} aria-current={route.name === name ? "page" : undefined}>
+      {label}
+    </Link>
+  );
 
   return (
     <div className="app">
       <header className="topbar">
         <div className="topbar-inner">
-          <a className="brand" href="#/">
+          <Link className="brand" to="/">
             <span className="logo">A</span> adanalysis
-          </a>
-          <nav>
-            <a href="#/" className={route === "analyze" ? "active" : ""}>
-              Analysis
-            </a>
-            <a href="#/history" className={route === "history" ? "active" : ""}>
-              History
-            </a>
-            <a href="#/connection" className={route === "connection" ? "active" : ""}>
-              Connection
-            </a>
+          </Link>
+          <nav aria-label="Main">
+            {navLink("/", "analyze", "Analysis")}
+            {navLink("/ads", "ads", "Ads")}
+            {navLink("/compare", "compare", "Compare")}
+            {navLink("/history", "history", "History")}
+            {navLink("/connection", "connection", "Connection")}
           </nav>
           <div className="user">
             <span className="muted small" data-testid="user-email">
@@ -240,13 +264,13 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
       </header>
 
       <main className="content">
-        {route !== "analyze" && shown && active && (
-          <a className="job-banner" href="#/">
+        {route.name !== "analyze" && shown && active && (
+          <Link className="job-banner" to="/">
             <StatusBadge status={shown.status} /> Analysis {shown.progress}% — {shown.message} <span>View →</span>
-          </a>
+          </Link>
         )}
 
-        {route === "analyze" && (
+        {route.name === "analyze" && (
           <>
             <section className="card start">
               <div className="section-head">
@@ -257,12 +281,13 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
                       "Checking your connection…"
                     ) : credentials ? (
                       <>
-                        Connected to <strong>{credentials.account_id}</strong> with token <code>{credentials.access_token}</code>.{" "}
-                        <a href="#/connection">Change</a>
+                        Connected to <strong>{credentials.account_name ?? credentials.account_id}</strong>
+                        {credentials.account_name && <> ({credentials.account_id})</>} with token <code>{credentials.access_token}</code>.{" "}
+                        <Link to="/connection">Change</Link>
                       </>
                     ) : (
                       <>
-                        No Facebook account connected. <a href="#/connection">Connect one</a> first (the demo uses token{" "}
+                        No Facebook account connected. <Link to="/connection">Connect one</Link> first (the demo uses token{" "}
                         <code>sandbox</code> and account <code>act_1234567890</code>).
                       </>
                     )}
@@ -276,6 +301,7 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
                 <input
                   className="accounts"
                   name="accounts"
+                  aria-label="Other ad accounts (optional, comma-separated)"
                   placeholder="Other ad accounts (optional, comma-separated)"
                   value={accounts}
                   onChange={(e) => setAccounts(e.target.value)}
@@ -288,7 +314,7 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
                   {startError.connect && (
                     <>
                       {" "}
-                      <a href="#/connection">Open the connection form →</a>
+                      <Link to="/connection">Open the connection form →</Link>
                     </>
                   )}
                 </div>
@@ -308,9 +334,21 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
             <AnalysesList version={version} />
           </>
         )}
-        {route === "history" && <HistoryPage version={version} live={shown} />}
-        {route === "connection" && <ConnectionPage credentials={credentials} onChange={changeCredentials} />}
+        {route.name === "history" && <HistoryPage version={version} live={shown} />}
+        {route.name === "connection" && <ConnectionPage credentials={credentials} onChange={changeCredentials} />}
+        {route.name === "ads" && <AdsPage version={version} />}
+        {route.name === "compare" && (
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <ComparePage version={version} />
+          </Suspense>
+        )}
+        {route.name === "job" && <JobPage key={route.id} jobId={route.id} live={shown && shown._id === route.id ? shown : null} />}
+        {route.name === "analysis" && <AnalysisPage key={route.id} analysisId={route.id} />}
       </main>
+      <div className="sr-only" role="status" aria-live="polite" data-testid="live-announcer">
+        {announcement}
+      </div>
+      {toast && <Toast toast={toast} onClose={dismissToast} />}
       <footer className="footer muted small">adanalysis · AI analysis of Facebook video ads · <a href="/docs">API docs</a></footer>
     </div>
   );

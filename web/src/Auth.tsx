@@ -1,4 +1,4 @@
-import { FormEvent, useState } from "react";
+import { FormEvent, KeyboardEvent, useRef, useState } from "react";
 import { api, ApiError } from "./api";
 
 export function AuthPage({ onSignedIn, notice }: { onSignedIn: (token: string) => void; notice: string | null }) {
@@ -27,9 +27,35 @@ export function AuthPage({ onSignedIn, notice }: { onSignedIn: (token: string) =
     setMode(m);
     setError(null);
   };
+  const tabs = { signin: useRef<HTMLButtonElement>(null), register: useRef<HTMLButtonElement>(null) };
+  // Arrow keys, Home and End move between the tabs, as in the ARIA tabs pattern.
+  const onTabKey = (e: KeyboardEvent<HTMLDivElement>) => {
+    const order: ("signin" | "register")[] = ["signin", "register"];
+    const i = order.indexOf(mode);
+    const to = { ArrowRight: order[(i + 1) % 2], ArrowLeft: order[(i + 1) % 2], Home: order[0], End: order[1] }[e.key];
+    if (!to) return;
+    e.preventDefault();
+    switchTo(to);
+    tabs[to].current?.focus();
+  };
+  const tab = (m: "signin" | "register", label: string) => (
+    <button
+      type="button"
+      role="tab"
+      id={`tab-${m}`}
+      ref={tabs[m]}
+      aria-selected={mode === m}
+      aria-controls="auth-panel"
+      tabIndex={mode === m ? 0 : -1}
+      className={mode === m ? "tab active" : "tab"}
+      onClick={() => switchTo(m)}
+    >
+      {label}
+    </button>
+  );
 
   return (
-    <div className="auth">
+    <main className="auth">
       <div className="auth-intro">
         <div className="brand brand-lg">
           <span className="logo">A</span> adanalysis
@@ -42,14 +68,11 @@ export function AuthPage({ onSignedIn, notice }: { onSignedIn: (token: string) =
         </p>
       </div>
       <form className="card auth-card" onSubmit={submit} aria-label={mode === "signin" ? "Sign in" : "Create account"}>
-        <div className="tabs" role="tablist">
-          <button type="button" role="tab" aria-selected={mode === "signin"} className={mode === "signin" ? "tab active" : "tab"} onClick={() => switchTo("signin")}>
-            Sign in
-          </button>
-          <button type="button" role="tab" aria-selected={mode === "register"} className={mode === "register" ? "tab active" : "tab"} onClick={() => switchTo("register")}>
-            Create account
-          </button>
+        <div className="tabs" role="tablist" aria-label="Sign in or create an account" onKeyDown={onTabKey}>
+          {tab("signin", "Sign in")}
+          {tab("register", "Create account")}
         </div>
+        <div role="tabpanel" id="auth-panel" aria-labelledby={`tab-${mode}`}>
         {notice && <div className="alert info">{notice}</div>}
         <label>
           Email
@@ -78,7 +101,8 @@ export function AuthPage({ onSignedIn, notice }: { onSignedIn: (token: string) =
         <p className="hint center">
           Trying the demo? Sign in as <code>demo@example.com</code> / <code>demo-password-1</code>.
         </p>
+        </div>
       </form>
-    </div>
+    </main>
   );
 }

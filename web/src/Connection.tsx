@@ -1,5 +1,6 @@
 import { FormEvent, useState } from "react";
 import { api, ApiError, Credentials, formatDate } from "./api";
+import { Link } from "./nav";
 
 export const DEMO_TOKEN = "sandbox";
 export const DEMO_ACCOUNT = "act_1234567890";
@@ -26,7 +27,7 @@ export function ConnectionPage({ credentials, onChange }: Props) {
       onChange(c);
       setTokenValue("");
       setAccount(c.account_id);
-      setSaved("Connection saved.");
+      setSaved(`Connected to ${c.account_name ?? c.account_id}${c.account_currency ? ` (${c.account_currency})` : ""}.`);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
     } finally {
@@ -53,7 +54,7 @@ export function ConnectionPage({ credentials, onChange }: Props) {
   return (
     <section className="page-narrow">
       <div className="card">
-        <h2>Facebook connection</h2>
+        <h1>Facebook connection</h1>
         <p className="muted">
           adanalysis reads your ads with a Facebook Marketing API access token. The token is stored
           encrypted and is never shown again — only its first characters.
@@ -64,8 +65,26 @@ export function ConnectionPage({ credentials, onChange }: Props) {
           <dl className="facts" data-testid="saved-credentials">
             <div>
               <dt>Ad account</dt>
-              <dd>{credentials.account_id}</dd>
+              <dd>
+                {credentials.account_name && <strong className="block">{credentials.account_name}</strong>}
+                {credentials.account_id}
+              </dd>
             </div>
+            {credentials.account_currency && (
+              <div>
+                <dt>Currency</dt>
+                <dd>{credentials.account_currency}</dd>
+              </div>
+            )}
+            {credentials.account_status && (
+              <div>
+                <dt>Account status</dt>
+                <dd>
+                  {credentials.account_status.toLowerCase().replace(/_/g, " ")}
+                  {credentials.account_status !== "ACTIVE" && <span className="muted small block">Facebook does not deliver this account’s ads while it is not active.</span>}
+                </dd>
+              </div>
+            )}
             <div>
               <dt>Access token</dt>
               <dd>
@@ -121,13 +140,13 @@ export function ConnectionPage({ credentials, onChange }: Props) {
           </button>
         </div>
         {error && (
-          <div className="alert error" role="alert">
+          <div className="alert error" role="alert" data-testid="connection-error">
             {error}
           </div>
         )}
         {saved && (
           <div className="alert success" role="status">
-            {saved} <a href="#/">Go to analysis →</a>
+            {saved} <Link to="/">Go to analysis →</Link>
           </div>
         )}
         <div className="row">

@@ -1,6 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, ApiError, formatDate, formatDuration, Job } from "./api";
-import { elapsedSeconds, StatusBadge } from "./JobPanel";
+import { outcomeSummary } from "./JobPage";
+import { elapsedSeconds, ErrorAction, StatusBadge } from "./JobPanel";
+import { Link, navigate } from "./nav";
 
 const PAGE = 20;
 
@@ -16,7 +18,11 @@ export function LoadMore({ loading, onClick }: { loading: boolean; onClick: () =
 }
 
 /** Pages of items with an X-Next-Before cursor, reloaded when `version` changes. */
-export function useCursorList<T>(load: (before: string | null) => Promise<{ items: T[]; next: string | null }>, version: number) {
+export function useCursorList<T>(
+  load: (before: string | null) => Promise<{ items: T[]; next: string | null }>,
+  version: number,
+  key = "",
+) {
   const [items, setItems] = useState<T[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
@@ -38,7 +44,7 @@ export function useCursorList<T>(load: (before: string | null) => Promise<{ item
       live = false;
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [version]);
+  }, [version, key]);
 
   const more = useCallback(async () => {
     if (!next) return;
@@ -65,23 +71,23 @@ export function HistoryPage({ version, live }: { version: number; live: Job | nu
   return (
     <section className="card">
       <div className="section-head">
-        <h2>Job history</h2>
+        <h1>Job history</h1>
         <span className="muted small">Newest first</span>
       </div>
       {error && <div className="alert error">{error}</div>}
       {items === null ? (
         <p className="muted">Loading…</p>
       ) : items.length === 0 ? (
-        <p className="empty">No analyses started yet. <a href="#/">Start one</a>.</p>
+        <p className="empty">No analyses started yet. <Link to="/">Start one</Link>.</p>
       ) : (
         <div className="table-wrap">
-          <table className="jobs" data-testid="job-history">
+          <table className="jobs stack" data-testid="job-history">
             <thead>
               <tr>
                 <th>Started</th>
                 <th>Status</th>
                 <th>Account</th>
-                <th className="num">Results</th>
+                <th>Videos</th>
                 <th className="num">Duration</th>
                 <th>Message</th>
               </tr>
@@ -93,20 +99,34 @@ export function HistoryPage({ version, live }: { version: number; live: Job | nu
                   ? job.parameters.account_ids.join(", ")
                   : (job.parameters?.account_id ?? "—");
                 return (
-                  <tr key={job._id} data-job-id={job._id} data-status={job.status}>
-                    <td className="nowrap">{formatDate(job.created_at)}</td>
-                    <td className="nowrap">
+                  <tr
+                    key={job._id}
+                    data-job-id={job._id}
+                    data-status={job.status}
+                    className="clickable"
+                    onClick={(e) => {
+                      if (!(e.target as HTMLElement).closest("a,button")) navigate(`/jobs/${job._id}`);
+                    }}
+                  >
+                    <td className="nowrap" data-label="Started">
+                      <Link to={`/jobs/${job._id}`} className="row-link">
+                        {formatDate(job.created_at)}
+                      </Link>
+                    </td>
+                    <td className="nowrap" data-label="Status">
                       <StatusBadge status={job.status} />
                       {(job.status === "running" || job.status === "pending") && (
                         <span className="muted small"> {job.progress}%</span>
                       )}
                     </td>
-                    <td className="mono small">{accounts}</td>
-                    <td className="num">{job.result_count ?? "—"}</td>
-                    <td className="num nowrap">{job.completed_at ? formatDuration(elapsedSeconds(job, Date.now())) : "—"}</td>
-                    <td className="msg">
+                    <td className="mono small" data-label="Account">{accounts}</td>
+                    <td data-label="Videos" data-testid="job-outcome">{outcomeSummary(job) ?? "—"}</td>
+                    <td className="num nowrap" data-label="Duration">{job.completed_at ? formatDuration(elapsedSeconds(job, Date.now())) : "—"}</td>
+                    <td className="msg" data-label="Message">
                       {job.status === "failed" && job.error_message ? (
-                        <span className="text-error">{job.error_message}</span>
+                        <>
+                          <span className="text-error">{job.error_message}</span> <ErrorAction code={job.error_code} message={job.error_message} />
+                        </>
                       ) : (
                         job.message
                       )}

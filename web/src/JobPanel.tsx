@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
-import { FINAL_STATUSES, formatDuration, Job, parseTime } from "./api";
+import { errorLink, FINAL_STATUSES, formatDuration, Job, parseTime } from "./api";
+import { Link } from "./nav";
 import type { Transport } from "./useJobWatcher";
 
 export const STATUS_LABEL: Record<string, string> = {
@@ -52,7 +53,7 @@ export function JobPanel({ job, transport, watchError, cancelling, onCancel, onD
     : job.parameters?.account_id;
 
   return (
-    <div className={`job-panel status-${job.status}`} data-testid="job-panel" data-status={job.status} aria-live="polite">
+    <div className={`job-panel status-${job.status}`} data-testid="job-panel" data-status={job.status}>
       <div className="job-head">
         <div>
           <StatusBadge status={job.status} />
@@ -85,7 +86,7 @@ export function JobPanel({ job, transport, watchError, cancelling, onCancel, onD
 
       {job.status === "failed" && job.error_message && (
         <div className="alert error" role="alert" data-testid="job-error">
-          {job.error_message}
+          {job.error_message} <ErrorAction code={job.error_code} message={job.error_message} />
         </div>
       )}
       {watchError && <div className="alert warn">{watchError}</div>}
@@ -107,12 +108,23 @@ export function JobPanel({ job, transport, watchError, cancelling, onCancel, onD
               {cancelling || job.cancel_requested_at ? "Cancelling…" : "Cancel"}
             </button>
           ) : (
-            <button className="btn ghost" onClick={onDismiss}>
-              Dismiss
-            </button>
+            <>
+              <Link className="btn ghost" to={`/jobs/${job._id}`}>
+                Details
+              </Link>
+              <button className="btn ghost" onClick={onDismiss}>
+                Dismiss
+              </button>
+            </>
           )}
         </span>
       </div>
     </div>
   );
+}
+
+/** The link that fixes what an error is about (an expired token: the connection form). */
+export function ErrorAction({ code, message }: { code?: string | null; message?: string | null }) {
+  const link = errorLink(code, message);
+  return link ? <Link to={link.href}>{link.label} →</Link> : null;
 }

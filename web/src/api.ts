@@ -18,6 +18,21 @@ export interface Job {
   actual_duration_seconds?: number | null;
   cancel_requested_at?: string | null;
   parameters?: { account_id?: string; account_ids?: string[] | null; [k: string]: unknown };
+  error_code?: string | null;
+  results?: JobResult[] | null;
+  result_summary?: Record<string, number>;
+}
+
+/** One entry of a job's results: a video's outcome, or a warning about a stage. */
+export interface JobResult {
+  status: "analyzed" | "skipped" | "failed" | "warning" | string;
+  video_id?: string;
+  analysis_id?: string;
+  ad_ids?: string[];
+  ad_names?: string[];
+  error?: string;
+  code?: string;
+  stage?: string;
 }
 
 export interface JobStarted {
@@ -30,8 +45,88 @@ export interface JobStarted {
 export interface Credentials {
   account_id: string;
   access_token: string; // always the mask
+  account_name?: string | null;
+  account_currency?: string | null;
+  account_status?: string | null;
   updated_at: string;
 }
+
+export interface Performance {
+  spend: number | null;
+  currency: string | null;
+  impressions: number | null;
+  clicks: number | null;
+  ctr: number | null;
+  video_3s_plays: number | null;
+  thruplays: number | null;
+  hook_rate: number | null;
+  hold_rate: number | null;
+  date_start: string | null;
+  date_stop: string | null;
+}
+
+export interface AnalysisBrief {
+  _id: string;
+  video_id: string;
+  title: string | null;
+  thumbnail_url: string | null;
+  hook_type: string | null;
+  hook_text: string | null;
+  score: number | null;
+  has_offer: boolean | null;
+  words_per_minute: number | null;
+  cta_seconds: number | null;
+  job_id: string | null;
+  created_at: string;
+}
+
+export interface Ad {
+  _id: string;
+  ad_id: string;
+  ad_name: string;
+  status: string | null;
+  account_id: string;
+  video_id: string | null;
+  video_ids: string[];
+  period: string;
+  fetched_at: string;
+  performance: Performance | null;
+  analysis: AnalysisBrief | null;
+}
+
+export interface HookTypeSummary {
+  hook_type: string;
+  ads: number;
+  impressions: number;
+  spend: number;
+  hook_rate: number | null;
+  hold_rate: number | null;
+  ctr: number | null;
+  average_score: number | null;
+}
+
+export interface Comparison {
+  period: string;
+  ads: Ad[];
+  by_hook_type: HookTypeSummary[];
+}
+
+export type SortKey = "date" | "score" | "spend" | "hook_rate";
+
+/** What the analyses and ads lists can be narrowed and ordered by (the API's query parameters). */
+export interface ListQuery {
+  account_id?: string;
+  job_id?: string;
+  hook_type?: string;
+  min_score?: string;
+  max_score?: string;
+  has_offer?: "" | "true" | "false";
+  q?: string;
+  sort?: SortKey;
+  order?: "desc" | "asc";
+}
+
+export const HOOK_TYPES = ["question", "statistic", "bold_claim", "pain_point", "command", "story", "social_proof", "other"];
 
 export interface User {
   id?: string;
@@ -74,6 +169,7 @@ export interface Analysis {
   analyzer?: string;
   job_id: string | null;
   created_at: string;
+  performance?: Performance | null;
 }
 
 export interface Page<T> {
@@ -105,26 +201,62 @@ export class ApiError extends Error {
   }
 }
 
+const FIELD_NAMES: Record<string, string> = {
+  password: "Password",
+  email: "Email",
+  access_token: "Access token",
+  account_id: "Ad account ID",
+  account_ids: "Other ad accounts",
+  min_score: "Minimum score",
+  max_score: "Maximum score",
+  q: "Search",
+};
+
+/** A validation message as a person would say it ("String should have at least 8 characters"). */
+export function humanMessage(msg: string): string {
+  const m = msg.replace(/^Value error, /, "");
+  let match = /^String should have at least (\d+) characters?$/.exec(m);
+  if (match) return `use at least ${match[1]} characters`;
+  match = /^String should have at most (\d+) characters?$/.exec(m);
+  if (match) return `use at most ${match[1]} characters`;
+  if (m === "Field required") return "is required";
+  if (/valid email address/.test(m)) return "is not a valid email address";
+  match = /^Input should be (?:less|greater) than or equal to (\d+)$/.exec(m);
+  if (match) return m.includes("less") ? `must be ${match[1]} or less` : `must be ${match[1]} or more`;
+  return m.charAt(0).toLowerCase() + m.slice(1);
+}
+
 function detailText(body: unknown, status: number): string {
   const detail = (body as { detail?: unknown } | null)?.detail;
-  if (typeof detail === "string") return detail;
+  if (typeof detail === "string") return detail.replace(/\s*with (PUT|GET|POST|DELETE) \/api\/\S+/g, "");
   if (Array.isArray(detail)) {
     return detail
       .map((d: { loc?: unknown[]; msg?: string }) => {
-        const field = (d.loc ?? []).filter((p) => p !== "body").join(".");
-        const msg = (d.msg ?? "invalid value").replace(/^Value error, /, "");
-        return field ? `${field}: ${msg}` : msg;
+        const key = String((d.loc ?? []).filter((p) => p !== "body" && p !== "query").slice(-1)[0] ?? "");
+        const field = FIELD_NAMES[key] ?? (key ? key.replace(/_/g, " ") : "");
+        const msg = humanMessage(d.msg ?? "invalid value");
+        return field ? `${field}: ${msg}.` : `${msg.charAt(0).toUpperCase()}${msg.slice(1)}.`;
       })
-      .join("; ");
+      .join(" ");
   }
-  if (status === 0) return "The server could not be reached. Check your connection.";
-  return `Request failed (HTTP ${status}).`;
+  if (status === 0) return "The server could not be reached. Check your internet connection and try again.";
+  if (status >= 500) return "Something went wrong on the server. Please try again in a moment.";
+  return `The request was refused (HTTP ${status}). Please reload the page and try again.`;
 }
 
-type Options = { method?: string; json?: unknown; form?: Record<string, string> };
+/** Where the user can fix what an error is about, if anywhere. */
+export function errorLink(code: string | null | undefined, message: string | null | undefined): { href: string; label: string } | null {
+  const text = `${code ?? ""} ${message ?? ""}`;
+  if (/facebook_(invalid_token|credentials_missing|permission_denied)|access token|credentials|permission/i.test(text))
+    return { href: "/connection", label: "Open the connection form" };
+  if (/openai_(invalid_key|quota)/.test(text)) return null;
+  return null;
+}
+
+type Options = { method?: string; json?: unknown; form?: Record<string, string>; accept?: string };
 
 async function request(path: string, opts: Options = {}): Promise<Response> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const headers: Record<string, string> = { Accept: opts.accept ?? "application/json" };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   let body: BodyInit | undefined;
@@ -156,12 +288,32 @@ async function json<T>(path: string, opts?: Options): Promise<T> {
   return (await res.json()) as T;
 }
 
+export function listParams(query: ListQuery): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== "") out[k] = String(v);
+  return out;
+}
+
+/** Download a list as CSV with the signed-in user's token; the browser saves the file. */
+async function downloadCsv(path: string, filename: string): Promise<void> {
+  const res = await request(path, { accept: "text/csv" });
+  const blob = await res.blob();
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
 async function page<T>(path: string): Promise<Page<T>> {
   const res = await request(path);
   return { items: (await res.json()) as T[], next: res.headers.get("X-Next-Before") };
 }
 
-function qs(params: Record<string, string | number | null | undefined>): string {
+export function qs(params: Record<string, string | number | null | undefined>): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined) q.set(k, String(v));
   const s = q.toString();
@@ -202,9 +354,34 @@ export const api = {
   cancelJob: (id: string) =>
     json<{ message: string }>(`/ad_analysis/job/${encodeURIComponent(id)}`, { method: "DELETE" }),
 
-  analyses: (params: { limit?: number; before?: string | null }) =>
-    page<Analysis>(`/ad_analysis/${qs(params)}`),
+  analyses: (params: { limit?: number; before?: string | null } & ListQuery = {}) =>
+    page<Analysis>(`/ad_analysis/${qs({ ...listParams(params), limit: params.limit, before: params.before })}`),
+  analysis: (id: string) => json<Analysis>(`/ad_analysis/${encodeURIComponent(id)}`),
+  ads: (params: { limit?: number; before?: string | null } & ListQuery = {}) =>
+    page<Ad>(`/ad_analysis/ads/${qs({ ...listParams(params), limit: params.limit, before: params.before })}`),
+  comparison: (query: ListQuery = {}) => json<Comparison>(`/ad_analysis/ads/comparison${qs(listParams(query))}`),
+  exportAnalyses: (query: ListQuery) => downloadCsv(`/ad_analysis/${qs({ ...listParams(query), format: "csv" })}`, "analyses.csv"),
+  exportAds: (query: ListQuery) => downloadCsv(`/ad_analysis/ads/${qs({ ...listParams(query), format: "csv" })}`, "ads.csv"),
 };
+
+export function formatPercent(value: number | null | undefined, digits = 1): string {
+  return value === null || value === undefined ? "—" : `${(value * 100).toFixed(digits)}%`;
+}
+
+export function formatMoney(value: number | null | undefined, currency: string | null | undefined): string {
+  if (value === null || value === undefined) return "—";
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency: currency || "USD", maximumFractionDigits: 2 }).format(value);
+  } catch {
+    return value.toFixed(2);
+  }
+}
+
+export function formatCount(value: number | null | undefined): string {
+  return value === null || value === undefined ? "—" : value.toLocaleString();
+}
+
+export const hookLabel = (t: string | null | undefined): string => (t ? t.replace(/_/g, " ") : "—");
 
 export function jobSocketUrl(jobId: string, token: string): string {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";

@@ -35,6 +35,24 @@ AD_FIELDS = (
     "creative{id,video_id,thumbnail_url,object_story_spec,asset_feed_spec}"
 )
 VIDEO_FIELDS = "source,length,title,picture"
+ACCOUNT_FIELDS = "name,currency,account_status"
+INSIGHTS_FIELDS = (
+    "ad_id,ad_name,spend,impressions,clicks,ctr,"
+    "video_3_sec_watched_actions,video_thruplay_watched_actions,actions,account_currency"
+)
+# Facebook's account_status codes, in words.
+ACCOUNT_STATUSES = {
+    1: "ACTIVE",
+    2: "DISABLED",
+    3: "UNSETTLED",
+    7: "PENDING_RISK_REVIEW",
+    8: "PENDING_SETTLEMENT",
+    9: "IN_GRACE_PERIOD",
+    100: "PENDING_CLOSURE",
+    101: "CLOSED",
+    201: "ANY_ACTIVE",
+    202: "ANY_CLOSED",
+}
 
 AUTH_MESSAGE = "Invalid Facebook access token. Please update your credentials."
 TRANSIENT_MESSAGE = "Network timeout while contacting Facebook. Please try again."
@@ -83,6 +101,58 @@ class VideoSource:
     length: float | None
     title: str | None
     picture: str | None
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """What Facebook says about an ad account."""
+
+    id: str
+    name: str
+    currency: str | None
+    status: str  # ACCOUNT_STATUSES word, or the raw code
+
+
+@dataclass(frozen=True)
+class AdInsightsRow:
+    """One ad's delivery over a period, from the insights edge (level=ad)."""
+
+    ad_id: str
+    ad_name: str
+    date_start: str | None
+    date_stop: str | None
+    currency: str | None
+    spend: float | None
+    impressions: int | None
+    clicks: int | None
+    ctr: float | None  # percent
+    video_3s_plays: int | None
+    thruplays: int | None
+
+    @property
+    def hook_rate(self) -> float | None:
+        """3-second plays per impression (0-1)."""
+        return _rate(self.video_3s_plays, self.impressions)
+
+    @property
+    def hold_rate(self) -> float | None:
+        """ThruPlays per impression (0-1)."""
+        return _rate(self.thruplays, self.impressions)
+
+
+@dataclass(frozen=True)
+class Period:
+    """The dates insights cover: a Graph date preset, or a since/until time range."""
+
+    date_preset: str = "last_30d"
+    since: str | None = None  # YYYY-MM-DD
+    until: str | None = None
+
+    def params(self) -> dict[str, str]:
+        """The query parameters that select this period."""
+        if self.since and self.until:
+            return {"time_range": json.dumps({"since": self.since, "until": self.until})}
+        return {"date_preset": self.date_preset}
 
 
 @dataclass(frozen=True)
@@ -279,16 +349,10 @@ class GraphClient:
         }
         if self._page_size:
             params["limit"] = str(self._page_size)
-        url: httpx.URL | str = f"{self._version}/{account}/ads"
-        ads: list[Ad] = []
-        while True:
-            body = await self._get(url, params)
-            ads.extend(_parse_ad(raw) for raw in body.get("data") or [] if isinstance(raw, dict))
-            # An empty page can still have `next`: only a missing `next` ends the listing.
-            next_url = (body.get("paging") or {}).get("next")
-            if not next_url:
-                return ads
-            url, params = _strip_token(next_url), {}
+        return [
+            _parse_ad(raw)
+            for raw in await self._all_pages(f"{self._version}/{account}/ads", params)
+        ]
 
     async def get_video(self, video_id: str) -> VideoSource:
         """The download URL and details of a video; VideoUnavailableError when it has none."""
@@ -318,6 +382,45 @@ class GraphClient:
             title=body.get("title"),
             picture=body.get("picture"),
         )
+
+    async def get_account(self, account_id: str) -> AccountInfo:
+        """The account's name, currency and status; FacebookError when the token cannot read it."""
+        account = account_id if account_id.startswith("act_") else f"act_{account_id}"
+        body = await self._get(f"{self._version}/{account}", {"fields": ACCOUNT_FIELDS})
+        raw_status = body.get("account_status")
+        status = ACCOUNT_STATUSES.get(raw_status, str(raw_status)) if raw_status else "UNKNOWN"
+        return AccountInfo(
+            id=str(body.get("id") or account),
+            name=str(body.get("name") or account),
+            currency=body.get("currency"),
+            status=status,
+        )
+
+    async def ad_insights(self, account_id: str, *, period: Period) -> list[AdInsightsRow]:
+        """Every ad's delivery over period, from the account's insights edge at level=ad.
+
+        One paged call per account instead of one per ad: each call counts against the
+        account's rate-limit budget, and the usage headers of every page are still honoured.
+        """
+        account = account_id if account_id.startswith("act_") else f"act_{account_id}"
+        params: dict[str, str] = {"level": "ad", "fields": INSIGHTS_FIELDS, **period.params()}
+        if self._page_size:
+            params["limit"] = str(self._page_size)
+        raw_rows = await self._all_pages(f"{self._version}/{account}/insights", params)
+        return [_parse_insights(raw) for raw in raw_rows]
+
+    async def _all_pages(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """The `data` of every page of an edge, following `paging.next`."""
+        url: httpx.URL | str = path
+        found: list[dict[str, Any]] = []
+        while True:
+            body = await self._get(url, params)
+            found.extend(raw for raw in body.get("data") or [] if isinstance(raw, dict))
+            # An empty page can still have `next`: only a missing `next` ends the listing.
+            next_url = (body.get("paging") or {}).get("next")
+            if not next_url:
+                return found
+            url, params = _strip_token(next_url), {}
 
     async def _get(self, url: httpx.URL | str, params: dict[str, str]) -> dict[str, Any]:
         """One GET with retries of transient failures; returns the JSON body."""
@@ -393,4 +496,57 @@ def _parse_ad(raw: dict[str, Any]) -> Ad:
         created_time=raw.get("created_time"),
         video_ids=extract_video_ids(creative) if isinstance(creative, dict) else (),
         thumbnail_url=creative.get("thumbnail_url") if isinstance(creative, dict) else None,
+    )
+
+
+def _rate(part: int | None, whole: int | None) -> float | None:
+    if part is None or not whole:
+        return None
+    return part / whole
+
+
+def _number(value: Any) -> float | None:
+    """Facebook sends figures as strings ("12.34"); None when absent or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return None if number is None else int(number)
+
+
+def _action_total(actions: Any, *types: str) -> int | None:
+    """The summed value of an action list's entries of the given types (all when none given)."""
+    if not isinstance(actions, list):
+        return None
+    values = [
+        _count(a.get("value"))
+        for a in actions
+        if isinstance(a, dict) and (not types or a.get("action_type") in types)
+    ]
+    found = [v for v in values if v is not None]
+    return sum(found) if found else None
+
+
+def _parse_insights(raw: dict[str, Any]) -> AdInsightsRow:
+    plays = _action_total(raw.get("video_3_sec_watched_actions"))
+    if plays is None:  # older API versions report 3-second plays only as the video_view action
+        plays = _action_total(raw.get("actions"), "video_view")
+    return AdInsightsRow(
+        ad_id=str(raw.get("ad_id")),
+        ad_name=str(raw.get("ad_name") or ""),
+        date_start=raw.get("date_start"),
+        date_stop=raw.get("date_stop"),
+        currency=raw.get("account_currency"),
+        spend=_number(raw.get("spend")),
+        impressions=_count(raw.get("impressions")),
+        clicks=_count(raw.get("clicks")),
+        ctr=_number(raw.get("ctr")),
+        video_3s_plays=plays,
+        thruplays=_action_total(raw.get("video_thruplay_watched_actions")),
     )

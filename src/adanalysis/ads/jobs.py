@@ -77,6 +77,7 @@ async def start_ad_analysis_job(
     account_id: str,
     account_ids: list[str] | None = None,
     priority: int = 0,
+    estimated_duration_seconds: int | None = None,
 ) -> BackgroundJob:
     """Start an ad analysis; the job keeps only the token's mask, never the token."""
     parameters: dict[str, Any] = {
@@ -86,5 +87,10 @@ async def start_ad_analysis_job(
     if account_ids:
         parameters["account_ids"] = account_ids
     return await jobs.start_job(
-        session, user_id=user_id, job_type=AD_ANALYSIS, parameters=parameters, priority=priority
+        session,
+        user_id=user_id,
+        job_type=AD_ANALYSIS,
+        parameters=parameters,
+        priority=priority,
+        estimated_duration_seconds=estimated_duration_seconds,
     )

@@ -19,7 +19,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from adanalysis.ads import credentials, media, workdirs
+from adanalysis.ads import credentials, media, performance, workdirs
 from adanalysis.ads import service as analyses_service
 from adanalysis.ads.errors import AdAnalysisError, NetworkTimeoutError
 from adanalysis.ads.facebook import Ad, GraphClient, VideoSource
@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 # Graph calls in flight while resolving video URLs.
 GRAPH_CONCURRENCY = 4
 DOWNLOAD_ATTEMPTS = 3
+# The bar's share of each stage follows its work: listing ads and looking up video URLs are a
+# few API calls, the videos' download, transcription and analysis are nearly all of a job.
+ADS_AT, URLS_AT, VIDEOS_AT = 10, 15, 20
+VIDEO_SHARES = (10, 45, 15)  # download, transcribe, analyse: from VIDEOS_AT to 90 %
 
 
 @dataclass
@@ -124,9 +128,11 @@ class Pipeline:
         accounts = self._accounts()
         async with GraphClient.from_settings(self.settings, access_token=token) as graph:
             ads = await self._fetch_ads(graph, accounts)
+            await self._fetch_performance(graph, ads)
             work = self._videos_of(ads)
             new = [w for w in work if w.video_id not in done]
             skipped = len(work) - len(new)
+            self._note_skipped(work, done)
             if not work:
                 await ctx.progress(90, "Finalizing results...")
                 return JobOutcome(message=_no_videos(len(ads)), result_count=ctx.result_count)
@@ -138,9 +144,49 @@ class Pipeline:
         await ctx.progress(90, "Finalizing results...")
         return outcome
 
-    async def _analysed_video_ids(self) -> set[str]:
+    async def _analysed_video_ids(self) -> dict[str, tuple[str, str | None]]:
+        """video id -> (analysis id, job id) of every video the user has analysed."""
         async with self.ctx.session_factory() as session:
-            return await analyses_service.analysed_video_ids(session, user_id=self.ctx.user_id)
+            return await analyses_service.analysed_videos(session, user_id=self.ctx.user_id)
+
+    def _note_skipped(self, work: list[VideoWork], done: dict[str, tuple[str, str | None]]) -> None:
+        """List the videos analysed by earlier jobs in the results, so the job page shows them."""
+        for item in work:
+            prior = done.get(item.video_id)
+            if prior is not None and prior[1] != self.ctx.job_id:
+                self.ctx.add_result(
+                    {
+                        "video_id": item.video_id,
+                        "status": "skipped",
+                        "analysis_id": prior[0],
+                        "ad_ids": item.ad_ids,
+                        "ad_names": item.ad_names,
+                    }
+                )
+
+    async def _fetch_performance(self, graph: GraphClient, ads: list[tuple[str, Ad]]) -> None:
+        """Store the ads' delivery figures; a failure here costs the figures, not the analysis."""
+        if not ads:
+            return
+        await self.ctx.progress(ADS_AT + 3, "Fetching ad performance...")
+        try:
+            await performance.refresh_performance(
+                self.ctx.session_factory,
+                graph,
+                settings=self.settings,
+                user_id=self.ctx.user_id,
+                ads=ads,
+            )
+        except AdAnalysisError as exc:
+            log.info("job %s: ad performance not fetched: %s", self.ctx.job_id, exc.code)
+            self.ctx.add_result(
+                {
+                    "status": "warning",
+                    "stage": "performance",
+                    "error": exc.message,
+                    "code": exc.code,
+                }
+            )
 
     async def _reconcile_earlier_attempts(self) -> None:
         """Rebuild the job's results from the analyses it saved: the table is the truth.
@@ -152,7 +198,7 @@ class Pipeline:
             rows = await analyses_service.analyses_of_job(
                 session, user_id=self.ctx.user_id, job_id=self.ctx.job_id
             )
-        saved = [_analysed_entry(row.video_id, row.id, row.ad_ids) for row in rows]
+        saved = [_analysed_entry(row.video_id, row.id, row.ad_ids, row.ad_names) for row in rows]
         self.ctx.results = saved
         self.ctx.result_count = len(saved)
 
@@ -178,7 +224,7 @@ class Pipeline:
         for i, account in enumerate(accounts, start=1):
             suffix = f" ({i}/{len(accounts)} accounts)" if len(accounts) > 1 else ""
             await self.ctx.progress(
-                20 + 15 * (i - 1) // len(accounts), f"Fetching Facebook ads{suffix}..."
+                ADS_AT + 3 * (i - 1) // len(accounts), f"Fetching Facebook ads{suffix}..."
             )
             ads = await graph.list_ads(account, statuses=self.settings.ad_effective_statuses)
             found.extend((account, ad) for ad in ads)
@@ -199,7 +245,7 @@ class Pipeline:
 
     async def _resolve_sources(self, graph: GraphClient, work: list[VideoWork]) -> list[VideoWork]:
         """Download URLs for each video, concurrently; a video without one is a warning."""
-        await self.ctx.progress(35, "Getting video URLs...")
+        await self.ctx.progress(URLS_AT, "Getting video URLs...")
         limit = asyncio.Semaphore(GRAPH_CONCURRENCY)
         resolved = 0
 
@@ -215,7 +261,8 @@ class Pipeline:
                     self._record_failure(item, exc)
             resolved += 1
             await self.ctx.progress(
-                35 + 15 * resolved // len(work), f"Getting video URLs ({resolved}/{len(work)})..."
+                URLS_AT + (VIDEOS_AT - URLS_AT) * resolved // len(work),
+                f"Getting video URLs ({resolved}/{len(work)})...",
             )
 
         await _gather_all(resolve(item) for item in work)
@@ -331,7 +378,9 @@ class Pipeline:
         async with self.ctx.session_factory() as session:
             if not await analyses_service.save_analysis(session, analysis=row):
                 return  # saved already, by an earlier attempt that died mid-commit
-        self.ctx.add_result(_analysed_entry(item.video_id, row.id, item.ad_ids), counts=True)
+        self.ctx.add_result(
+            _analysed_entry(item.video_id, row.id, item.ad_ids, item.ad_names), counts=True
+        )
 
     def _record_failure(self, item: VideoWork, exc: AdAnalysisError) -> None:
         log.info("job %s: video %s failed: %s", self.ctx.job_id, item.video_id, exc.code)
@@ -341,13 +390,14 @@ class Pipeline:
                 "video_id": item.video_id,
                 "status": "failed",
                 "ad_ids": item.ad_ids,
+                "ad_names": item.ad_names,
                 "error": exc.message,
                 "code": exc.code,
             }
         )
 
     async def _report(self) -> None:
-        """Progress over overlapping stages: downloads 50-65, transcripts 65-80, analyses 80-90.
+        """Progress over overlapping stages, each weighted by its share of the work (VIDEO_SHARES).
 
         Counters hold successes; a failed video leaves the denominator, so progress stays where
         the work really is (a job whose every download failed stays near 50 %).
@@ -358,9 +408,8 @@ class Pipeline:
             share = [
                 min(1.0, done / ok) for done in (self.downloaded, self.transcribed, self.analysed)
             ]
-            await self.ctx.progress(
-                50 + int(15 * share[0] + 15 * share[1] + 10 * share[2]), self._stage_message(failed)
-            )
+            weighted = sum(w * part for w, part in zip(VIDEO_SHARES, share, strict=True))
+            await self.ctx.progress(VIDEOS_AT + int(weighted), self._stage_message(failed))
         else:
             await self.ctx.progress(self.ctx.progress_pct, self._stage_message(failed))
 
@@ -410,13 +459,16 @@ class _Stages:
     on_disk: asyncio.Semaphore
 
 
-def _analysed_entry(video_id: str, analysis_id: str, ad_ids: list[str]) -> dict[str, Any]:
+def _analysed_entry(
+    video_id: str, analysis_id: str, ad_ids: list[str], ad_names: list[str]
+) -> dict[str, Any]:
     """The job-results entry of one saved analysis."""
     return {
         "video_id": video_id,
         "status": "analyzed",
         "analysis_id": analysis_id,
         "ad_ids": ad_ids,
+        "ad_names": ad_names,
     }
 
 

@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator
 
 from adanalysis.ads import credentials as creds_service
+from adanalysis.ads import export
 from adanalysis.ads import service as analyses_service
+from adanalysis.ads.card import HookType
+from adanalysis.ads.estimate import engine_of, estimate_seconds
 from adanalysis.ads.jobs import AdAnalysisWording, start_ad_analysis_job
+from adanalysis.ads.models import AdAnalysis
 from adanalysis.ads.schemas import (
     ACCOUNT_ID_PATTERN,
     AdAnalysisOut,
+    AdOut,
+    AnalysisBrief,
+    ComparisonOut,
     CredentialsIn,
     CredentialsOut,
+    HookTypeSummary,
+    PerformanceOut,
     StartAnalysisRequest,
     normalise_account_id,
 )
+from adanalysis.ads.service import AdRow, AnalysisRow, Filters, Sort
 from adanalysis.auth.deps import CurrentUser
+from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
 from adanalysis.db import SessionDep
 from adanalysis.ids import OBJECT_ID_PATTERN, require_object_id
@@ -49,21 +63,45 @@ def _box(request: Request) -> SecretBox:
     return box
 
 
-@router.put("/credentials", response_model=CredentialsOut, responses=_401)
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.put(
+    "/credentials",
+    response_model=CredentialsOut,
+    responses={
+        **_401,
+        **error_responses(
+            e400="Facebook refused the token or does not know the ad account",
+            e503="Facebook could not be asked right now",
+        ),
+    },
+)
 async def put_credentials(
     body: CredentialsIn, request: Request, user: CurrentUser, session: SessionDep
 ) -> CredentialsOut:
-    """Save (or replace) your Facebook access token and default ad account."""
+    """Check the token and ad account with Facebook, then save them (replacing earlier ones)."""
+    settings = _settings(request)
+    account = None
+    if settings.validate_credentials:
+        try:
+            account = await creds_service.check_connection(
+                settings, access_token=body.access_token, account_id=body.account_id
+            )
+        except creds_service.ConnectionCheckError as exc:
+            code = status.HTTP_503_SERVICE_UNAVAILABLE if exc.retryable else 400
+            raise HTTPException(code, exc.message) from None
     creds = await creds_service.save_credentials(
         session,
         box=_box(request),
         user_id=user.id,
         access_token=body.access_token,
         account_id=body.account_id,
+        account=account,
     )
-    return CredentialsOut(
-        account_id=creds.account_id, access_token=creds.token_mask, updated_at=creds.updated_at
-    )
+    return CredentialsOut.model_validate(creds)
 
 
 @router.get(
@@ -76,9 +114,7 @@ async def get_credentials(user: CurrentUser, session: SessionDep) -> Credentials
     creds = await creds_service.get_credentials(session, user_id=user.id)
     if creds is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NO_CREDENTIALS)
-    return CredentialsOut(
-        account_id=creds.account_id, access_token=creds.token_mask, updated_at=creds.updated_at
-    )
+    return CredentialsOut.model_validate(creds)
 
 
 @router.delete(
@@ -117,15 +153,23 @@ async def start_analysis(
     token, default_account = stored
     body = body or StartAnalysisRequest()
     account_ids = body.account_ids
+    account_id = account_ids[0] if account_ids else (body.account_id or default_account)
+    estimate = await estimate_seconds(
+        session,
+        user_id=user.id,
+        engine=engine_of(_settings(request)),
+        account_ids=account_ids or [account_id],
+    )
     policy: SchedulingPolicy = request.app.state.scheduling
     job = await start_ad_analysis_job(
         jobs,
         session,
         user_id=user.id,
         access_token=token,
-        account_id=account_ids[0] if account_ids else (body.account_id or default_account),
+        account_id=account_id,
         account_ids=account_ids,
         priority=policy.priority_for(is_premium=user.is_premium),
+        estimated_duration_seconds=estimate,
     )
     return JobStarted(
         job_id=job.id,
@@ -135,21 +179,12 @@ async def start_analysis(
     )
 
 
-@router.get(
-    "/",
-    response_model=list[AdAnalysisOut],
-    responses={**_401, **error_responses(e404="The `before` cursor is unknown")},
-)
-async def list_analyses(
-    user: CurrentUser,
-    session: SessionDep,
-    response: Response,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+def _filters(
     account_id: Annotated[
         str | None,
         Query(
             max_length=64,
-            description="Only this ad account's analyses: act_<digits> or <digits>",
+            description="Only this ad account: act_<digits> or <digits>",
             json_schema_extra={"pattern": ACCOUNT_ID_PATTERN},
         ),
         AfterValidator(normalise_account_id),
@@ -157,28 +192,252 @@ async def list_analyses(
     job_id: Annotated[
         str | None,
         Query(
-            description="Only this job's analyses",
+            description="Only what this job made",
             json_schema_extra={"pattern": OBJECT_ID_PATTERN},
         ),
         AfterValidator(require_object_id),
     ] = None,
-    before: Annotated[
-        str | None, Query(description="Last analysis id of the previous page")
+    hook_type: Annotated[HookType | None, Query()] = None,
+    min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+    max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+    has_offer: Annotated[bool | None, Query()] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Words in the transcript")
     ] = None,
-) -> list[AdAnalysisOut]:
-    """Your analysed videos, newest first; `X-Next-Before` carries the next page's cursor."""
-    try:
-        rows = await analyses_service.list_analyses(
-            session,
-            user_id=user.id,
-            limit=limit + 1,
-            account_id=account_id,
-            job_id=job_id,
-            before=before,
+) -> Filters:
+    if min_score is not None and max_score is not None and min_score > max_score:
+        # The app's 422 shape: a list of problems, each with where it is.
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "min_score"),
+                    "msg": "min_score must not be above max_score.",
+                }
+            ]
         )
+    return Filters(account_id, job_id, hook_type, min_score, max_score, has_offer, q)
+
+
+FiltersDep = Annotated[Filters, Depends(_filters)]
+_LIST_ERRORS = {
+    **_401,
+    **error_responses(e404="The `before` cursor is unknown"),
+    200: {"content": {"text/csv": {}}, "description": "JSON page, or the whole list as CSV"},
+}
+
+
+def _wants_csv(request: Request, fmt: str | None) -> bool:
+    if fmt is not None:
+        return fmt == "csv"
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _csv_response(
+    header: list[str], records: AsyncIterator[list[Any]], filename: str
+) -> StreamingResponse:
+    return StreamingResponse(
+        export.stream_csv(header, records),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _performance(perf: analyses_service.Performance | None) -> PerformanceOut | None:
+    if perf is None:
+        return None
+    return PerformanceOut(
+        spend=perf.spend,
+        currency=perf.currency,
+        impressions=perf.impressions,
+        clicks=perf.clicks,
+        ctr=perf.ctr,
+        video_3s_plays=perf.video_3s_plays,
+        thruplays=perf.thruplays,
+        hook_rate=perf.hook_rate,
+        hold_rate=perf.hold_rate,
+        date_start=perf.date_start,
+        date_stop=perf.date_stop,
+    )
+
+
+def _analysis_out(row: AnalysisRow) -> AdAnalysisOut:
+    out = AdAnalysisOut.model_validate(row.analysis)
+    out.performance = _performance(row.performance)
+    return out
+
+
+def _brief(a: AdAnalysis | None) -> AnalysisBrief | None:
+    if a is None:
+        return None
+    ins = a.insights or {}
+    hook = ins.get("hook") or {}
+    cta = ins.get("call_to_action") or {}
+    return AnalysisBrief(
+        id=a.id,
+        video_id=a.video_id,
+        title=a.title,
+        thumbnail_url=a.thumbnail_url,
+        hook_type=a.hook_type,
+        hook_text=hook.get("text"),
+        score=a.score,
+        has_offer=a.has_offer,
+        words_per_minute=ins.get("words_per_minute"),
+        cta_seconds=cta.get("timestamp_seconds"),
+        job_id=a.job_id,
+        created_at=a.created_at,
+    )
+
+
+def _ad_out(row: AdRow) -> AdOut:
+    ad = row.ad
+    return AdOut(
+        id=ad.id,
+        ad_id=ad.ad_id,
+        ad_name=ad.ad_name,
+        status=ad.effective_status,
+        account_id=ad.account_id,
+        video_id=ad.video_id,
+        video_ids=ad.video_ids,
+        period=ad.period,
+        fetched_at=ad.fetched_at,
+        performance=_performance(analyses_service.ad_performance(ad)),
+        analysis=_brief(row.analysis),
+    )
+
+
+@dataclass(frozen=True)
+class _ListKind:
+    """How one of the two lists is read, exported and shown."""
+
+    lister: Any
+    header: Callable[[], list[str]]
+    record: Callable[[Any], list[Any]]
+    filename: str
+    cursor: Callable[[Any], str]
+    out: Callable[[Any], Any]
+
+
+_ANALYSES = _ListKind(
+    analyses_service.list_analyses,
+    export.analyses_header,
+    export.analysis_record,
+    "analyses.csv",
+    lambda row: row.analysis.id,
+    lambda row: _analysis_out(row),
+)
+_ADS = _ListKind(
+    analyses_service.list_ads,
+    export.ads_header,
+    export.ad_record,
+    "ads.csv",
+    lambda row: row.ad.id,
+    lambda row: _ad_out(row),
+)
+
+
+@dataclass
+class _ListQuery:
+    """The query parameters both lists take, besides the filters."""
+
+    request: Request
+    response: Response
+    limit: Annotated[int, Query(ge=1, le=100)] = 20
+    sort: Annotated[Sort, Query(description="What to order by")] = Sort.DATE
+    order: Annotated[Literal["desc", "asc"], Query(description="Highest/newest first, or not")] = (
+        "desc"
+    )
+    fmt: Annotated[
+        Literal["json", "csv"] | None,
+        Query(
+            alias="format", description="csv: every matching row as a file (or Accept: text/csv)"
+        ),
+    ] = None
+    before: Annotated[str | None, Query(description="Last `_id` of the previous page")] = None
+
+
+ListQueryDep = Annotated[_ListQuery, Depends()]
+
+
+async def _list_or_export(
+    kind: _ListKind, q: _ListQuery, session: Any, user_id: str, filters: Filters
+) -> Any:
+    """One page as JSON with the next cursor in a header, or every matching row as CSV."""
+    options: dict[str, Any] = {
+        "user_id": user_id,
+        "period": _settings(q.request).insights_period,
+        "filters": filters,
+        "sort": q.sort,
+        "descending": q.order == "desc",
+    }
+    if _wants_csv(q.request, q.fmt):
+        # End this request's transaction: on SQLite it holds the lock the export's reads need.
+        await session.commit()
+        rows = analyses_service.iter_all(
+            q.request.app.state.session_factory, kind.lister, **options
+        )
+        return _csv_response(kind.header(), _records(rows, kind.record), kind.filename)
+    try:
+        found = await kind.lister(session, limit=q.limit + 1, before=q.before, **options)
     except analyses_service.AnalysisNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor.") from None
-    return [AdAnalysisOut.model_validate(row) for row in one_page(rows, limit, response)]
+    return [kind.out(row) for row in one_page(found, q.limit, q.response, cursor=kind.cursor)]
+
+
+@router.get("/", response_model=list[AdAnalysisOut], responses=_LIST_ERRORS)
+async def list_analyses(
+    user: CurrentUser, session: SessionDep, filters: FiltersDep, query: ListQueryDep
+) -> Any:
+    """Your analysed videos, filtered and sorted; `X-Next-Before` carries the next page's cursor.
+
+    With `format=csv` (or `Accept: text/csv`) every matching analysis is streamed as CSV, with
+    its transcript, every insight field and the summed performance of its ads.
+    """
+    return await _list_or_export(_ANALYSES, query, session, user.id, filters)
+
+
+@router.get("/ads/", response_model=list[AdOut], responses=_LIST_ERRORS)
+async def list_ads(
+    user: CurrentUser, session: SessionDep, filters: FiltersDep, query: ListQueryDep
+) -> Any:
+    """Your ads with their performance over the configured period and their video's analysis.
+
+    The same filters, sorts, paging and CSV export as the analyses.
+    """
+    return await _list_or_export(_ADS, query, session, user.id, filters)
+
+
+@router.get("/ads/comparison", response_model=ComparisonOut, responses=_401)
+async def compare_ads(
+    request: Request, user: CurrentUser, session: SessionDep, filters: FiltersDep
+) -> ComparisonOut:
+    """Hook type, CTA timing, pace and score beside hook rate, hold rate and CTR, per ad."""
+    period = _settings(request).insights_period
+    rows, groups = await analyses_service.compare(
+        session, user_id=user.id, period=period, filters=filters
+    )
+    return ComparisonOut(
+        period=period,
+        ads=[_ad_out(row) for row in rows],
+        by_hook_type=[
+            HookTypeSummary(
+                hook_type=g.hook_type,
+                ads=g.ads,
+                impressions=g.impressions,
+                spend=g.spend,
+                hook_rate=g.hook_rate,
+                hold_rate=g.hold_rate,
+                ctr=g.ctr,
+                average_score=g.average_score,
+            )
+            for g in groups
+        ],
+    )
+
+
+async def _records(rows: AsyncIterator[Any], to_record: Any) -> AsyncIterator[list[Any]]:
+    async for row in rows:
+        yield to_record(row)
 
 
 @router.get(
@@ -186,12 +445,19 @@ async def list_analyses(
     response_model=AdAnalysisOut,
     responses={**_401, **error_responses(e404="No such analysis for this user")},
 )
-async def get_analysis(analysis_id: str, user: CurrentUser, session: SessionDep) -> AdAnalysisOut:
-    """One analysed video: transcript, segments and insights."""
-    row = await analyses_service.get_analysis(session, analysis_id=analysis_id, user_id=user.id)
+async def get_analysis(
+    analysis_id: str, request: Request, user: CurrentUser, session: SessionDep
+) -> AdAnalysisOut:
+    """One analysed video: transcript, segments, insights and the performance of its ads."""
+    row = await analyses_service.get_analysis_row(
+        session,
+        analysis_id=analysis_id,
+        user_id=user.id,
+        period=_settings(request).insights_period,
+    )
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Analysis not found.")
-    return AdAnalysisOut.model_validate(row)
+    return _analysis_out(row)
 
 
 class LegacyAnalysisFailedError(Exception):
@@ -241,8 +507,14 @@ async def analyze_legacy(
             job.error_message or job.message or f"The analysis {job.status}.",
             job=job,
         )
-    rows = await analyses_service.list_analyses(session, user_id=user.id, limit=1000, job_id=job.id)
-    return [AdAnalysisOut.model_validate(row) for row in rows]
+    rows = await analyses_service.list_analyses(
+        session,
+        user_id=user.id,
+        period=_settings(request).insights_period,
+        limit=1000,
+        filters=Filters(job_id=job.id),
+    )
+    return [_analysis_out(row) for row in rows]
 
 
 # The legacy endpoint answers the job's end in one status: the user's own doing is a 4xx.

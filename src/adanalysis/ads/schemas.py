@@ -53,11 +53,34 @@ class CredentialsIn(BaseModel):
 
 
 class CredentialsOut(BaseModel):
-    """Stored credentials, with the token masked."""
+    """Stored credentials, with the token masked, and what Facebook said about the account."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
     account_id: str
-    access_token: str
+    access_token: str = Field(validation_alias="token_mask")
+    account_name: str | None = None
+    account_currency: str | None = None
+    account_status: str | None = None
     updated_at: datetime
+
+
+class PerformanceOut(BaseModel):
+    """Delivery over the performance period: one ad's, or summed over a video's ads."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    spend: float | None
+    currency: str | None
+    impressions: int | None
+    clicks: int | None
+    ctr: float | None = Field(description="Clicks per 100 impressions")
+    video_3s_plays: int | None
+    thruplays: int | None
+    hook_rate: float | None = Field(description="3-second plays / impressions, 0-1")
+    hold_rate: float | None = Field(description="ThruPlays / impressions, 0-1")
+    date_start: str | None
+    date_stop: str | None
 
 
 class StartAnalysisRequest(BaseModel):
@@ -121,3 +144,62 @@ class AdAnalysisOut(BaseModel):
     analysis_model: str
     job_id: str | None
     created_at: datetime
+    performance: PerformanceOut | None = Field(
+        default=None, description="Summed over the ads whose first video this is"
+    )
+
+
+class AnalysisBrief(BaseModel):
+    """The analysis of an ad's video, in the few fields the ads view compares."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    id: str = Field(serialization_alias="_id", validation_alias="id")
+    video_id: str
+    title: str | None
+    thumbnail_url: str | None
+    hook_type: str | None
+    hook_text: str | None
+    score: int | None
+    has_offer: bool | None
+    words_per_minute: float | None
+    cta_seconds: float | None
+    job_id: str | None
+    created_at: datetime
+
+
+class AdOut(BaseModel):
+    """An ad, its performance over the period and the analysis of its video."""
+
+    id: str = Field(serialization_alias="_id")
+    ad_id: str
+    ad_name: str
+    status: str | None
+    account_id: str
+    video_id: str | None
+    video_ids: list[str]
+    period: str
+    fetched_at: datetime
+    performance: PerformanceOut | None
+    analysis: AnalysisBrief | None
+
+
+class HookTypeSummary(BaseModel):
+    """Ads of one hook type taken together (rates weighted by impressions)."""
+
+    hook_type: str
+    ads: int
+    impressions: int
+    spend: float
+    hook_rate: float | None
+    hold_rate: float | None
+    ctr: float | None
+    average_score: float | None
+
+
+class ComparisonOut(BaseModel):
+    """Creative choices against results, across the user's ads with performance."""
+
+    period: str
+    ads: list[AdOut]
+    by_hook_type: list[HookTypeSummary]

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from adanalysis.ads import credentials
 from adanalysis.ads.jobs import start_ad_analysis_job
-from adanalysis.ads.service import list_analyses
+from adanalysis.ads.service import analyses_of_job
 from adanalysis.auth.service import create_user, get_user_by_email
 from adanalysis.bootstrap import job_runtime
 from adanalysis.config import Settings
@@ -84,7 +84,7 @@ async def analyze_in_terminal(
         async with factory() as session:
             ended = await session.get(BackgroundJob, job.id)
             assert ended is not None
-            rows = await list_analyses(session, user_id=user.id, limit=1000, job_id=job.id)
+            rows = await analyses_of_job(session, user_id=user.id, job_id=job.id)
         _print_summary(console, ended, rows)
         return 0 if ended.status == "completed" else 1
 

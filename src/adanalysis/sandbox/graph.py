@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
+import random
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
+from adanalysis.ads.facebook import extract_video_ids
 from adanalysis.sandbox.samples import SampleVideo, load_samples
 
 # The tokens below are public sandbox fixtures, not secrets.
@@ -33,6 +37,23 @@ FLAKY_FAILURES_PER_PATH = 2
 RATE_LIMIT_REGAIN_MINUTES = 15
 MISSING_SOURCE_VIDEO_ID = "1200000000000099"
 DEFAULT_STATUSES = ("ACTIVE", "PAUSED", "PENDING_REVIEW", "DISAPPROVED", "WITH_ISSUES")
+ACCOUNTS = {
+    SANDBOX_ACCOUNT_ID: {"name": "Brewly & Friends (sandbox)", "currency": "USD"},
+    SECOND_ACCOUNT_ID: {"name": "Second brand (sandbox)", "currency": "EUR"},
+}
+# Ads with these statuses delivered in the period and so have insights rows.
+DELIVERING = ("ACTIVE", "PAUSED")
+# 3-second plays per impression by hook type: the pattern the comparison view should reveal.
+HOOK_RATE_BY_HOOK = {
+    "question": 0.36,
+    "story": 0.33,
+    "pain_point": 0.31,
+    "statistic": 0.29,
+    "social_proof": 0.28,
+    "bold_claim": 0.26,
+    "command": 0.23,
+    "other": 0.21,
+}
 _ACCOUNT_NUMBER = SANDBOX_ACCOUNT_ID.removeprefix("act_")
 
 
@@ -315,7 +336,7 @@ def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
         if token == NO_PERMISSION_TOKEN:
             raise GraphApiError(403, "(#200) Requires ads_read permission", code=200)
         if token == RATE_LIMITED_TOKEN:
-            on_account = request.url.path.endswith("/ads")
+            on_account = request.url.path.endswith(("/ads", "/insights"))
             raise GraphApiError(
                 400,
                 "There have been too many calls to this ad-account. Wait a bit and try again."
@@ -384,27 +405,55 @@ def create_graph_sandbox(config: SandboxConfig | None = None) -> FastAPI:
         chunks = [matching[i : i + size] for i in range(0, len(matching), size)]
         # Facebook sometimes returns an empty page that still has `next`; clients must go on.
         pages = [*chunks[:-1], [], *chunks[-1:]] if chunks else [[]]
-        index = _decode_cursor(after) if after else 0
-        page = pages[index] if 0 <= index < len(pages) else []
-        data = [_with_thumbnail(request, _select(ad, fields)) for ad in page]
-        paging: dict[str, Any] = {
-            "cursors": {"before": _encode_cursor(index), "after": _encode_cursor(index + 1)}
+        page, paging = _paged(request, pages, after)
+        return {
+            "data": [_with_thumbnail(request, _select(ad, fields)) for ad in page],
+            "paging": paging,
         }
-        if index + 1 < len(pages):
-            paging["next"] = str(request.url.include_query_params(after=_encode_cursor(index + 1)))
-        if index > 0:
-            paging["previous"] = str(
-                request.url.remove_query_params("after").include_query_params(
-                    before=_encode_cursor(index)
-                )
+
+    @app.get("/{version}/{account_id}/insights", dependencies=[Depends(graph_call)])
+    async def insights(
+        request: Request,
+        version: str,
+        account_id: str,
+        level: str = "account",
+        fields: str | None = None,
+        date_preset: str | None = None,
+        time_range: str | None = None,
+        limit: Annotated[int | None, Query(ge=1)] = None,
+        after: str | None = None,
+    ) -> dict[str, Any]:
+        """The account's insights edge at level=ad: believable figures, the same on every call."""
+        account_ads = world.ads_of(account_id)
+        if account_ads is None:
+            raise _unsupported(account_id)
+        if level != "ad":
+            raise GraphApiError(400, "(#100) The sandbox serves level=ad only", code=100)
+        since, until = _period_dates(date_preset, time_range)
+        currency = ACCOUNTS[_act(account_id)]["currency"]
+        rows = [
+            # Facebook sends the period's dates on every row, asked for or not.
+            _select(
+                _insights_row(world, ad, since, until, currency), f"{fields},date_start,date_stop"
             )
-        return {"data": data, "paging": paging}
+            for ad in account_ads
+            if ad["effective_status"] in DELIVERING
+        ]
+        size = limit or config.page_size
+        pages = [rows[i : i + size] for i in range(0, len(rows), size)] or [[]]
+        page, paging = _paged(request, pages, after)
+        return {"data": page, "paging": paging}
 
     @app.get("/{version}/{object_id}", dependencies=[Depends(graph_call)])
     async def get_object(
         request: Request, version: str, object_id: str, fields: str | None = None
     ) -> dict[str, Any]:
-        """A video node: source, length, title, picture."""
+        """An ad account node (name, currency, status) or a video node (source, length...)."""
+        if object_id.startswith("act_"):
+            account = ACCOUNTS.get(object_id)
+            if account is None:
+                raise _unsupported(object_id)
+            return _select({"id": object_id, "account_status": 1, **account}, fields)
         video = world.videos.get(object_id)
         if video is None:
             raise _unsupported(object_id)
@@ -442,3 +491,82 @@ def _parse_statuses(raw: str | None) -> set[str]:
             code=100,
         )
     return {s.strip().upper() for s in parsed}
+
+
+def _act(account_id: str) -> str:
+    return account_id if account_id.startswith("act_") else f"act_{account_id}"
+
+
+def _period_dates(date_preset: str | None, time_range: str | None) -> tuple[date, date]:
+    """The first and last day a preset or a time range covers (presets end yesterday)."""
+    if time_range:
+        try:
+            spec = json.loads(time_range)
+            return date.fromisoformat(spec["since"]), date.fromisoformat(spec["until"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GraphApiError(400, "(#100) Param time_range is not valid", code=100) from exc
+    days = {"yesterday": 1, "last_7d": 7, "last_14d": 14, "last_30d": 30, "last_90d": 90}
+    preset = date_preset or "last_30d"
+    if preset not in days and preset != "maximum":
+        raise GraphApiError(400, f"(#100) date_preset must be one of {sorted(days)}", code=100)
+    yesterday = date.today() - timedelta(days=1)
+    return yesterday - timedelta(days=days.get(preset, 365) - 1), yesterday
+
+
+def _insights_row(
+    world: _World, ad: dict[str, Any], since: date, until: date, currency: str
+) -> dict[str, Any]:
+    """One ad's figures, seeded by its id so every call (and every test run) agrees."""
+    rng = random.Random(hashlib.sha256(ad["id"].encode()).digest())
+    days = max(1, (until - since).days + 1)
+    paused = ad["effective_status"] == "PAUSED"
+    impressions = int(rng.uniform(900, 2200) * days * (0.35 if paused else 1.0))
+    ctr = rng.uniform(0.7, 2.4)
+    cpm = rng.uniform(7.0, 14.0)
+    row: dict[str, Any] = {
+        "ad_id": ad["id"],
+        "ad_name": ad["name"],
+        "date_start": since.isoformat(),
+        "date_stop": until.isoformat(),
+        "account_currency": currency,
+        "impressions": str(impressions),
+        "clicks": str(round(impressions * ctr / 100)),
+        "ctr": f"{ctr:.6f}",
+        "spend": f"{impressions / 1000 * cpm:.2f}",
+    }
+    video_ids = extract_video_ids(ad.get("creative") or {})
+    videos = [world.videos[v] for v in video_ids if v in world.videos]
+    if videos:
+        hook = HOOK_RATE_BY_HOOK.get(videos[0].sample.hook_type, 0.22)
+        hook_rate = max(0.05, hook + rng.uniform(-0.04, 0.04))
+        hold_rate = hook_rate * rng.uniform(0.25, 0.4) * (1.2 if hook >= 0.31 else 1.0)
+        plays = round(impressions * hook_rate)
+        row["video_3_sec_watched_actions"] = [{"action_type": "video_view", "value": str(plays)}]
+        row["video_thruplay_watched_actions"] = [
+            {"action_type": "video_view", "value": str(round(impressions * hold_rate))}
+        ]
+        row["actions"] = [
+            {"action_type": "video_view", "value": str(plays)},
+            {"action_type": "link_click", "value": row["clicks"]},
+        ]
+    return row
+
+
+def _paged(
+    request: Request, pages: list[list[dict[str, Any]]], after: str | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The page an `after` cursor points at, and Graph's paging object (cursors, next, previous)."""
+    index = _decode_cursor(after) if after else 0
+    page = pages[index] if 0 <= index < len(pages) else []
+    paging: dict[str, Any] = {
+        "cursors": {"before": _encode_cursor(index), "after": _encode_cursor(index + 1)}
+    }
+    if index + 1 < len(pages):
+        paging["next"] = str(request.url.include_query_params(after=_encode_cursor(index + 1)))
+    if index > 0:
+        paging["previous"] = str(
+            request.url.remove_query_params("after").include_query_params(
+                before=_encode_cursor(index)
+            )
+        )
+    return page, paging
