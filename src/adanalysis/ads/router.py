@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator
 
@@ -205,17 +204,6 @@ def _filters(
         str | None, Query(min_length=1, max_length=200, description="Words in the transcript")
     ] = None,
 ) -> Filters:
-    if min_score is not None and max_score is not None and min_score > max_score:
-        # The app's 422 shape: a list of problems, each with where it is.
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "min_score"),
-                    "msg": "min_score must not be above max_score.",
-                }
-            ]
-        )
     return Filters(account_id, job_id, hook_type, min_score, max_score, has_offer, q)
 
 
