@@ -60,11 +60,15 @@ class Settings(BaseSettings):
     openai_max_retries: int = 3
     whisper_model: str | None = None  # model name or directory; default: the bundled base model
     whisper_compute_type: str = "int8"
-    whisper_cpu_threads: int = 0
+    # Local speech: child processes per server/worker process, shared fairly by all its jobs
+    # (0 = one per core); CPU threads of each (0 = cores / processes).
+    speech_workers: int = Field(default=0, ge=0)
+    whisper_cpu_threads: int = Field(default=0, ge=0)
 
-    # Pipeline concurrency (videos in flight per stage)
+    # Pipeline concurrency per job (videos in flight per I/O-bound stage). Local transcription
+    # is bounded by speech_workers for the whole process instead.
     download_concurrency: int = Field(default=4, ge=1)
-    transcribe_concurrency: int = Field(default=2, ge=1)
+    transcribe_concurrency: int = Field(default=4, ge=1)  # OpenAI uploads in flight
     analyze_concurrency: int = Field(default=4, ge=1)
 
     # Sandbox Graph API (demo and tests)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ from adanalysis.jobs.router import router as jobs_router
 from adanalysis.jobs.runtime import JobServices
 from adanalysis.jobs.service import BackgroundJobService
 from adanalysis.monitoring.router import router as monitoring_router
+from adanalysis.workers import stop_shared_pools
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             yield
         finally:
             await executor.stop()
+            # The speech children die with the jobs that used them (a thread: it joins them).
+            await asyncio.to_thread(stop_shared_pools)
             await engine.dispose()
 
     app = FastAPI(

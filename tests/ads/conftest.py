@@ -70,9 +70,7 @@ def model_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def local_transcriber(model_data_dir: Path) -> LocalWhisperTranscriber:
-    transcriber = LocalWhisperTranscriber(bundled_model_dir(model_data_dir), num_workers=2)
-    transcriber.load()
-    return transcriber
+    return LocalWhisperTranscriber(bundled_model_dir(model_data_dir), workers=2, cpu_threads=1)
 
 
 @pytest.fixture(scope="session")
