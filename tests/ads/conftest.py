@@ -64,6 +64,15 @@ def ffmpeg() -> str:
 
 
 @pytest.fixture(scope="session")
+def silent_video(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> Path:
+    """A one-second video with no audio track."""
+    silent = tmp_path_factory.mktemp("silent") / "silent.mp4"
+    black = ["-f", "lavfi", "-i", "color=c=black:s=64x64:d=1", "-c:v", "mpeg4"]
+    subprocess.run([ffmpeg, "-loglevel", "error", *black, str(silent)], check=True)
+    return silent
+
+
+@pytest.fixture(scope="session")
 def model_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 

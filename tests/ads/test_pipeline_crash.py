@@ -1,4 +1,5 @@
-"""A real server killed with SIGKILL mid-analysis resumes the job without redoing saved videos."""
+"""A real server killed with SIGKILL mid-analysis: no speech process outlives it, and the job
+resumes without redoing saved videos."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.jobs.test_recovery import ROOT, _free_port, _wait_healthy, wait_until
 from tests.jobs.test_service import RecordingExecutor
+from tests.processes import alive, children_of, eventually, maps_of
 
 from adanalysis.ads.credentials import save_credentials
 from adanalysis.ads.models import AdAnalysis
@@ -35,7 +37,7 @@ def _serve(settings: Settings, port: int, log: Path, model: Path) -> subprocess.
         "ADANALYSIS_SECRET_KEY": SECRET,
         "ADANALYSIS_SANDBOX": "true",
         "ADANALYSIS_SANDBOX_DOWNLOAD_LATENCY_SECONDS": "0.3",
-        "ADANALYSIS_TRANSCRIBE_CONCURRENCY": "1",
+        "ADANALYSIS_SPEECH_WORKERS": "1",
         "ADANALYSIS_WHISPER_MODEL": str(model),
         "ADANALYSIS_HEARTBEAT_INTERVAL_SECONDS": "0.5",
         "PYTHONPATH": str(ROOT),
@@ -78,8 +80,15 @@ async def test_sigkill_mid_analysis_resumes_without_redoing_videos(
         while len(await _analyses(session_factory)) < 2:
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             await asyncio.sleep(0.1)
+        children = children_of(proc.pid)
+        speech = [pid for pid in children if "ctranslate2" in maps_of(pid)]
+        assert speech, "the speech model runs in a child process"
+        # ...and not in the server: no speech library, no BLAS in the process that serves.
+        server_maps = maps_of(proc.pid)
+        assert "ctranslate2" not in server_maps and "openblas" not in server_maps
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        eventually(lambda: not any(alive(pid) for pid in children), "children die with the server")
         before = await _analyses(session_factory)
         async with session_factory() as session:
             killed = await session.get(BackgroundJob, job_id)

@@ -9,13 +9,22 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from adanalysis.ads.errors import OpenAIAuthError, OpenAIError, OpenAIQuotaError
+from adanalysis.ads.errors import (
+    MediaError,
+    OpenAIAuthError,
+    OpenAIError,
+    OpenAIQuotaError,
+    TranscriptionError,
+)
+from adanalysis.ads.media import NO_AUDIO_MESSAGE
 from adanalysis.ads.transcription import (
+    UNREADABLE_MESSAGE,
     LocalWhisperTranscriber,
     OpenAITranscriber,
     Transcript,
     bundled_model_dir,
     make_transcriber,
+    speech_layout,
 )
 from adanalysis.config import Settings
 from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
@@ -58,6 +67,7 @@ def test_make_transcriber_picks_openai_or_local(model_data_dir: Path) -> None:
     local = make_transcriber(Settings(data_dir=model_data_dir))
     assert isinstance(local, LocalWhisperTranscriber)
     assert (local.name, local.model) == ("local", "whisper-base")
+    assert (local.workers, local.cpu_threads) == speech_layout(Settings())
     remote = make_transcriber(Settings(data_dir=model_data_dir, openai_api_key=SecretStr(API_KEY)))
     assert isinstance(remote, OpenAITranscriber)
     assert (remote.name, remote.model) == ("openai", "whisper-1")
@@ -138,3 +148,55 @@ async def test_unreachable_server_is_an_openai_error(sample_wavs: dict[str, Path
     transcriber = openai_transcriber("http://127.0.0.1:9/v1", max_retries=1)
     with pytest.raises(OpenAIError, match="Could not reach OpenAI"):
         await transcriber.transcribe(next(iter(sample_wavs.values())))
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads", "layout"),
+    [
+        (2, 0, 0, (2, 1)),  # the default: one child per core, one thread each
+        (8, 0, 0, (8, 1)),
+        (2, 1, 0, (1, 2)),  # one child gets every core's thread
+        (8, 3, 0, (3, 2)),
+        (2, 2, 4, (2, 4)),  # explicit threads win
+        (1, 0, 0, (1, 1)),
+    ],
+)
+def test_the_speech_pool_is_sized_from_the_cores(
+    cores: int, workers: int, threads: int, layout: tuple[int, int]
+) -> None:
+    settings = Settings(speech_workers=workers, whisper_cpu_threads=threads)
+    assert speech_layout(settings, cores=cores) == layout
+
+
+async def test_a_video_without_sound_fails_with_the_no_audio_message(
+    local_transcriber: LocalWhisperTranscriber, silent_video: Path
+) -> None:
+    with pytest.raises(MediaError) as info:
+        await local_transcriber.transcribe(silent_video)
+    assert info.value.message == NO_AUDIO_MESSAGE
+    assert not info.value.fatal
+
+
+async def test_a_damaged_file_fails_that_video_only(
+    local_transcriber: LocalWhisperTranscriber, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 1000)
+    with pytest.raises(MediaError) as info:
+        await local_transcriber.transcribe(damaged)
+    assert info.value.message == UNREADABLE_MESSAGE
+    assert not info.value.fatal
+
+
+async def test_a_model_that_cannot_load_fails_the_job_with_advice(tmp_path: Path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"not a model")
+    broken = LocalWhisperTranscriber(tmp_path, workers=1, cpu_threads=1)
+    try:
+        with pytest.raises(TranscriptionError) as info:
+            await broken.transcribe(Path("anything.mp4"))
+    finally:
+        broken.pool().stop()
+    assert info.value.message == (
+        "The local speech model could not be loaded. Please check the installation."
+    )
+    assert info.value.fatal

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,32 +25,10 @@ from adanalysis.workers import (
     stop_shared_pools,
     work_owner,
 )
+from tests.processes import alive, cpu_ticks, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = WorkerSpec("tests.workers.handlers:probe")
-
-
-def alive(pid: int) -> bool:
-    """True while pid exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def cpu_ticks(pid: int) -> int:
-    """User + system CPU time of pid, in clock ticks."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def eventually(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    """Poll condition until it holds; fail naming what never happened (a bound, not a timing)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture

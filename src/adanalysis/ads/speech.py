@@ -37,7 +37,7 @@ class SpeechWorker:
         self.beam_size = beam_size
 
     def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
-        """{"path": media file} -> the transcript as plain data, or {"error": NO_AUDIO|UNREADABLE}."""
+        """{"path": a media file} -> its transcript as plain data, or {"error": NO_AUDIO|...}."""
         import av
         from faster_whisper.audio import decode_audio
 

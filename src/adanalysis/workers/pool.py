@@ -321,7 +321,9 @@ class WorkerPool:
             return
         self.replaced += 1
         if task is not None and not task.abandoned:
-            log.warning("%s pid %s died (exit %s) running a task", self.name, worker.process.pid, code)
+            log.warning(
+                "%s pid %s died (exit %s) running a task", self.name, worker.process.pid, code
+            )
             _settle(task.future, error=WorkerCrashed(_exit_reason(code)))
         if not worker.ready:
             self._start_failures += 1
