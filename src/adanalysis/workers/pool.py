@@ -228,9 +228,10 @@ class WorkerPool:
                     )
                     if worker is not None:
                         self._service(worker, ready)
-        except Exception:
-            log.exception("the %s pool's manager stopped unexpectedly", self.name)
-            self._fail_all(WorkerError(f"The {self.name} pool stopped unexpectedly."))
+        except Exception as exc:
+            log.exception("the %s pool's thread stopped unexpectedly", self.name)
+            # Broken, so the shared registry makes a new pool instead of queueing here forever.
+            self._break(f"The {self.name} pool stopped unexpectedly ({type(exc).__name__}).")
 
     def _spawn_missing(self) -> None:
         while len(self._workers) < self.size and not self._stopping and self.broken is None:
