@@ -19,24 +19,29 @@ import httpx
 
 from adanalysis.ads.credentials import save_credentials
 from adanalysis.ads.facebook import GraphClient
+from adanalysis.ads.jobs import AD_ANALYSIS
 from adanalysis.ads.pipeline import Pipeline, VideoWork, engines_for
 from adanalysis.auth.service import create_user
+from adanalysis.bootstrap import build_job_registry
 from adanalysis.cli import run_migrations
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox, mask_secret
-from adanalysis.db import create_engine, create_session_factory
-from adanalysis.jobs.events import JobEvents
+from adanalysis.db import open_database
+from adanalysis.jobs.context import JobContext, JobServices
+from adanalysis.jobs.events import LocalJobEvents
+from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.models import BackgroundJob, JobStatus
-from adanalysis.jobs.registry import JobOutcome, register
-from adanalysis.jobs.runtime import JobContext, JobServices, run_job
-from adanalysis.jobs.service import AD_ANALYSIS, BackgroundJobService
+from adanalysis.jobs.registry import JobOutcome, JobType
+from adanalysis.jobs.runtime import run_job
+from adanalysis.jobs.service import BackgroundJobService
 from adanalysis.sandbox.graph import (
     SANDBOX_ACCOUNT_ID,
     SANDBOX_TOKEN,
     SandboxConfig,
     create_graph_sandbox,
 )
-from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake, serve_app_in_thread
+from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake
+from adanalysis.serving import serve_app_in_thread
 
 GRAPH_LATENCY = 0.2
 DOWNLOAD_LATENCY = 0.5
@@ -70,10 +75,9 @@ class OneAtATimePipeline(Pipeline):
             await super()._one_video(item, stages, http, tmp_root)
 
 
-@register(ONE_AT_A_TIME)
 async def run_one_at_a_time(ctx: JobContext) -> JobOutcome:
     """The ad_analysis job, one video at a time: claim, progress and finish stay the real ones."""
-    return await OneAtATimePipeline(ctx, await engines_for(ctx)).run()
+    return await OneAtATimePipeline(ctx, await engines_for(ctx), secrets=SecretBox(SECRET)).run()
 
 
 @dataclass(frozen=True)
@@ -122,11 +126,15 @@ class _NoopExecutor:
     async def stop(self) -> None:
         """Nothing to stop."""
 
-    async def submit(self, job_id: str, *, priority: int = 0) -> None:
+    async def submit(self, job_id: str, *, priority: int = 0, user_id: str = "") -> None:
         """Run nothing: run_job is called by the benchmark so it can time it."""
 
     async def cancel(self, job_id: str) -> None:
         """Nothing runs here to cancel."""
+
+    async def ready(self) -> bool:
+        """Always."""
+        return True
 
 
 @contextmanager
@@ -172,10 +180,13 @@ async def census(settings: Settings) -> Workload:
 
 async def run_mode(mode: Mode, settings: Settings, fake: FakeOpenAIConfig) -> Measured:
     """A fresh user (so nothing counts as analysed before), one job, timed from claim to end."""
-    engine = create_engine(settings.sqlalchemy_url)
-    try:
-        factory = create_session_factory(engine)
-        service = BackgroundJobService(executor=_NoopExecutor())
+    registry = build_job_registry(settings, secrets=SecretBox(SECRET))
+    registry.register(JobType(ONE_AT_A_TIME, run_one_at_a_time))
+    lifecycle = JobLifecycle(events=LocalJobEvents())
+    async with open_database(settings.sqlalchemy_url) as (_engine, factory):
+        service = BackgroundJobService(
+            lifecycle=lifecycle, registry=registry, executor=_NoopExecutor()
+        )
         async with factory() as session:
             user = await create_user(
                 session,
@@ -203,9 +214,9 @@ async def run_mode(mode: Mode, settings: Settings, fake: FakeOpenAIConfig) -> Me
         services = JobServices(
             session_factory=factory,
             settings=settings,
-            events=JobEvents(),
+            lifecycle=lifecycle,
+            registry=registry,
             worker_id=f"bench-{mode.name}",
-            secrets=SecretBox(SECRET),
         )
         fake.requests.clear()
         started = time.perf_counter()
@@ -224,8 +235,6 @@ async def run_mode(mode: Mode, settings: Settings, fake: FakeOpenAIConfig) -> Me
             transcriptions=fake.requests["transcriptions"],
             chats=fake.requests["chat"],
         )
-    finally:
-        await engine.dispose()
 
 
 async def measure(

@@ -48,9 +48,14 @@ def serve(
     configure_logging(settings.log_level)
     if migrate_first:
         run_migrations(settings.sqlalchemy_url)
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_config=None, timeout_graceful_shutdown=5
-    )
+    if settings.sandbox:
+        from adanalysis.sandbox.mount import mount_sandbox, sandbox_settings
+
+        settings = sandbox_settings(settings)
+    api = create_app(settings)
+    if settings.sandbox:
+        mount_sandbox(api, settings)
+    uvicorn.run(api, host=host, port=port, log_config=None, timeout_graceful_shutdown=5)
 
 
 @app.command()
@@ -63,16 +68,12 @@ def migrate() -> None:
 @app.command()
 def cleanup(days: Annotated[int, typer.Option("--days", min=1, help="Age in days")] = 7) -> None:
     """Delete finished jobs older than N days (active jobs are kept)."""
-    from adanalysis.db import create_engine, create_session_factory
-    from adanalysis.jobs.service import delete_old_jobs
+    from adanalysis.bootstrap import job_runtime
+    from adanalysis.jobs.maintenance import Maintenance
 
     async def go() -> int:
-        engine = create_engine(get_settings().sqlalchemy_url)
-        try:
-            async with create_session_factory(engine)() as session:
-                return await delete_old_jobs(session, days_old=days)
-        finally:
-            await engine.dispose()
+        async with job_runtime(get_settings(), worker_kind="cli") as runtime:
+            return await Maintenance(runtime.services, dispatch=_no_dispatch).cleanup(days=days)
 
     typer.echo(f"Removed {asyncio.run(go())} finished jobs older than {days} days.")
 
@@ -89,7 +90,7 @@ def users_create(
 
     from adanalysis.auth.schemas import RegisterRequest
     from adanalysis.auth.service import EmailTakenError, create_user
-    from adanalysis.db import create_engine, create_session_factory
+    from adanalysis.db import open_database
 
     if password is None:
         password = getpass.getpass("Password: ")
@@ -99,9 +100,8 @@ def users_create(
         raise typer.BadParameter("; ".join(e["msg"] for e in exc.errors())) from None
 
     async def go() -> str:
-        engine = create_engine(get_settings().sqlalchemy_url)
-        try:
-            async with create_session_factory(engine)() as session:
+        async with open_database(get_settings().sqlalchemy_url) as (_engine, factory):
+            async with factory() as session:
                 user = await create_user(
                     session,
                     email=body.email,
@@ -110,8 +110,6 @@ def users_create(
                     is_premium=premium,
                 )
                 return user.id
-        finally:
-            await engine.dispose()
 
     try:
         user_id = asyncio.run(go())
@@ -137,7 +135,7 @@ def analyze(
     from rich.console import Console
 
     from adanalysis.ads.schemas import normalise_account_id
-    from adanalysis.ads.terminal import analyze_in_terminal, sandbox_graph
+    from adanalysis.ads.terminal import analyze_in_terminal
 
     try:
         account_id = normalise_account_id(account) if account else None
@@ -148,7 +146,12 @@ def analyze(
     console = Console()
     if sandbox:
         account_id, token = account_id or SANDBOX_ACCOUNT, token or SANDBOX_TOKEN
-        with sandbox_graph(settings) as local:
+        from adanalysis.sandbox.graph import create_graph_sandbox
+        from adanalysis.serving import serve_app_in_thread
+
+        # The sandbox Graph API on a local port for this run only.
+        with serve_app_in_thread(create_graph_sandbox()) as url:
+            local = settings.model_copy(update={"graph_api_url": url})
             code = asyncio.run(
                 analyze_in_terminal(
                     local, email=email, account_id=account_id, token=token, console=console
@@ -169,14 +172,13 @@ def sandbox_demo_user() -> None:
     from adanalysis.ads.credentials import save_credentials
     from adanalysis.auth.service import create_user, get_user_by_email
     from adanalysis.crypto import SecretBox
-    from adanalysis.db import create_engine, create_session_factory
+    from adanalysis.db import open_database
 
     settings = get_settings()
 
     async def go() -> None:
-        engine = create_engine(settings.sqlalchemy_url)
-        try:
-            async with create_session_factory(engine)() as session:
+        async with open_database(settings.sqlalchemy_url) as (_engine, factory):
+            async with factory() as session:
                 user = await get_user_by_email(session, email=DEMO_EMAIL)
                 if user is None:
                     user = await create_user(session, email=DEMO_EMAIL, password=DEMO_PASSWORD)
@@ -187,14 +189,16 @@ def sandbox_demo_user() -> None:
                     access_token=SANDBOX_TOKEN,
                     account_id=SANDBOX_ACCOUNT,
                 )
-        finally:
-            await engine.dispose()
 
     asyncio.run(go())
     typer.echo(
         f"Demo user ready: sign in as {DEMO_EMAIL} / {DEMO_PASSWORD} "
         f"(sandbox ad account {SANDBOX_ACCOUNT}, token '{SANDBOX_TOKEN}')."
     )
+
+
+async def _no_dispatch(_job: object) -> None:
+    """Commands that only tidy the job table run nothing."""
 
 
 def run_migrations(url: str) -> None:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
 
     # Job system
     max_concurrent_jobs: int = Field(default=4, ge=1)
+    # Jobs one user may run at once across job types (one per type is the database's rule).
+    max_running_jobs_per_user: int = Field(default=1, ge=1)
     job_timeout_seconds: int = Field(default=3600, ge=1)
     max_attempts: int = Field(default=3, ge=1)
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
@@ -36,7 +38,7 @@ class Settings(BaseSettings):
     progress_min_interval_seconds: float = Field(default=1.0, ge=0)
     cleanup_days: int = Field(default=7, ge=1)
     default_estimated_duration_seconds: int = 300
-    # Extra modules imported at start-up so their job types register (plugins, test jobs).
+    # Extra modules whose register_jobs(registry) adds job types at start-up (plugins, tests).
     job_modules: list[str] = []
 
     # Facebook Graph API

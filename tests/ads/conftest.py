@@ -28,8 +28,8 @@ from adanalysis.sandbox.graph import create_graph_sandbox
 from adanalysis.sandbox.openai_fake import (
     FakeOpenAIConfig,
     create_openai_fake,
-    serve_app_in_thread,
 )
+from adanalysis.serving import serve_app_in_thread
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "src" / "adanalysis" / "sandbox" / "samples"
 # Three samples whose speech the base model gets right; transcribed once per session.

@@ -24,7 +24,7 @@ from adanalysis.ads.media import (
     probe_duration,
     temporary_workdir,
 )
-from adanalysis.sandbox.openai_fake import serve_app_in_thread
+from adanalysis.serving import serve_app_in_thread
 
 URL = "https://video.example.com/v/clip.mp4?token=SECRET-TOKEN"
 

@@ -12,8 +12,8 @@ from adanalysis.sandbox.openai_fake import (
     FAULT_HEADER,
     FakeOpenAIConfig,
     create_openai_fake,
-    serve_app_in_thread,
 )
+from adanalysis.serving import serve_app_in_thread
 
 CHAT_BODY = {
     "model": "gpt-4o-mini",

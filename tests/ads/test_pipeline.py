@@ -13,8 +13,9 @@ from tests.processes import alive, eventually
 from adanalysis.ads.transcription import LocalWhisperTranscriber, make_transcriber
 from adanalysis.config import Settings
 from adanalysis.sandbox.graph import MISSING_SOURCE_VIDEO_ID, SandboxConfig, create_graph_sandbox
-from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, serve_app_in_thread
+from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
 from adanalysis.sandbox.samples import load_samples
+from adanalysis.serving import serve_app_in_thread
 
 API = "/api/v1/ad_analysis"
 SAMPLES = {s.video_id: s for s in load_samples()}

@@ -13,17 +13,17 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.jobs.support import service_for, services_for
 from tests.jobs.test_recovery import ROOT, _free_port, _wait_healthy, wait_until
-from tests.jobs.test_service import RecordingExecutor
 from tests.processes import alive, children_of, eventually, maps_of
 
 from adanalysis.ads.credentials import save_credentials
+from adanalysis.ads.jobs import start_ad_analysis_job
 from adanalysis.ads.models import AdAnalysis
 from adanalysis.auth.service import create_user
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
 from adanalysis.jobs.models import BackgroundJob
-from adanalysis.jobs.service import BackgroundJobService
 from adanalysis.sandbox.samples import load_samples
 
 SECRET = "crash-test-secret"
@@ -68,9 +68,14 @@ async def test_sigkill_mid_analysis_resumes_without_redoing_videos(
             access_token="sandbox",
             account_id="act_1234567890",
         )
-        job_id = await BackgroundJobService(executor=RecordingExecutor()).start_ad_analysis_job(
-            session, user_id=user.id, access_token="sandbox", account_id="act_1234567890"
+        started = await start_ad_analysis_job(
+            service_for(services_for(session_factory, settings)),
+            session,
+            user_id=user.id,
+            access_token="sandbox",
+            account_id="act_1234567890",
         )
+        job_id = started.id
     log = tmp_path / "serve.log"
     port = _free_port()
     proc = _serve(settings, port, log, whisper_dir)

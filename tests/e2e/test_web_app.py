@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake, serve_app_in_thread
+from adanalysis.sandbox.openai_fake import FakeOpenAIConfig, create_openai_fake
+from adanalysis.serving import serve_app_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("ADANALYSIS_E2E_CHROMIUM", "/usr/bin/chromium"))

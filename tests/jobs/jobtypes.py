@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+from adanalysis.jobs.context import JobContext
 from adanalysis.jobs.errors import JobError
-from adanalysis.jobs.registry import JobOutcome, register
-from adanalysis.jobs.runtime import JobContext
+from adanalysis.jobs.registry import JobOutcome, JobRegistry, JobType
 
 STEPS = "test_steps"
 STARTED: list[str] = []
 
 
-@register(STEPS)
 async def run_steps(ctx: JobContext) -> JobOutcome:
     """Walk `steps` progress steps of `delay` seconds, recording a result per step."""
     STARTED.append(ctx.job_id)
@@ -28,3 +27,8 @@ async def run_steps(ctx: JobContext) -> JobOutcome:
         if ctx.parameters.get("crash_at") == i + 1:
             raise RuntimeError("secret internal detail")
     return JobOutcome(message=f"Done {steps} steps.", result_count=ctx.result_count)
+
+
+def register_jobs(registry: JobRegistry) -> None:
+    """Add the test job types (ADANALYSIS_JOB_MODULES=["tests.jobs.jobtypes"] in subprocesses)."""
+    registry.register(JobType(STEPS, run_steps))

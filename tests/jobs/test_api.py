@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from adanalysis.jobs import registry
-from adanalysis.jobs.registry import JobOutcome
-from adanalysis.jobs.runtime import JobContext
-from adanalysis.jobs.service import AD_ANALYSIS
+from adanalysis.ads.jobs import AD_ANALYSIS
+from adanalysis.jobs.context import JobContext
+from adanalysis.jobs.errors import JobError
+from adanalysis.jobs.registry import JobOutcome, JobRegistry, JobType
 from tests.conftest import SignedIn, sign_up, wait_for_status
 
 API = "/api/v1/ad_analysis"
 TOKEN = "EAABwzLixnjYBAOZCZCsecretsecretsecretTOKEN"
 
 
+def replace_job(app: FastAPI, run: Any) -> None:
+    """Run run() for the app's ad_analysis jobs, keeping the type's wording."""
+    registry: JobRegistry = app.state.job_registry
+    original = registry.get(AD_ANALYSIS)
+    assert original is not None
+    registry.register(JobType(AD_ANALYSIS, run, original.wording), replace=True)
+
+
 @pytest.fixture
-def slow_ad_job() -> Iterator[dict[str, Any]]:
+def slow_ad_job(app: FastAPI) -> dict[str, Any]:
     """Replace the ad_analysis job with steps the test controls (steps, delay, results kept)."""
     control: dict[str, Any] = {"steps": 5, "delay": 0.2}
-    original = registry.get_job_function(AD_ANALYSIS)
 
     async def steps(ctx: JobContext) -> JobOutcome:
         await ctx.progress(5, "Job started")
@@ -42,10 +48,8 @@ def slow_ad_job() -> Iterator[dict[str, Any]]:
             result_count=ctx.result_count,
         )
 
-    registry.register(AD_ANALYSIS)(steps)
-    yield control
-    assert original is not None
-    registry.register(AD_ANALYSIS)(original)
+    replace_job(app, steps)
+    return control
 
 
 async def save_credentials(client: httpx.AsyncClient, user: SignedIn, token: str = TOKEN) -> None:
@@ -273,26 +277,44 @@ async def test_token_never_leaves_the_server(
 
 
 async def test_failed_job_reports_actionable_error(
-    client: httpx.AsyncClient, user: SignedIn, slow_ad_job: dict[str, Any]
+    app: FastAPI, client: httpx.AsyncClient, user: SignedIn
 ) -> None:
     """An unexpected exception fails the job with a message for people, keeping its progress."""
-    original = registry.get_job_function(AD_ANALYSIS)
 
     async def crash(ctx: JobContext) -> JobOutcome:
         await ctx.progress(35, "Getting video URLs...")
         raise KeyError("internal /path/to/secret detail")
 
-    registry.register(AD_ANALYSIS)(crash)
-    try:
-        await save_credentials(client, user)
-        job_id = (await client.post(f"{API}/start-analysis/", headers=user.headers)).json()[
-            "job_id"
-        ]
-        job = await wait_for_status(client, job_id, user.headers, {"failed"})
-    finally:
-        assert original is not None
-        registry.register(AD_ANALYSIS)(original)
+    replace_job(app, crash)
+    await save_credentials(client, user)
+    job_id = (await client.post(f"{API}/start-analysis/", headers=user.headers)).json()["job_id"]
+    job = await wait_for_status(client, job_id, user.headers, {"failed"})
     assert job["progress"] == 35
     assert job["error_code"] == "internal_error"
     assert "Please try again" in job["error_message"] and job_id in job["error_message"]
     assert "secret detail" not in job["error_message"] and "Traceback" not in job["error_message"]
+
+
+async def test_fifty_starts_of_jobs_that_fail_at_once_never_answer_500(
+    app: FastAPI, client: httpx.AsyncClient, user: SignedIn
+) -> None:
+    """Jobs end while other starts hit the one-active index: every answer is 202 or 409."""
+
+    async def refused(ctx: JobContext) -> JobOutcome:
+        raise JobError("Invalid Facebook access token. Please update your credentials.")
+
+    replace_job(app, refused)
+    await save_credentials(client, user)
+    responses = await asyncio.gather(
+        *(client.post(f"{API}/start-analysis/", headers=user.headers) for _ in range(50))
+    )
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {202, 409}, codes
+    assert codes.count(202) >= 1
+    started = {r.json()["job_id"] for r in responses if r.status_code == 202}
+    for r in responses:
+        if r.status_code == 409:
+            assert "already" in r.json()["detail"] or "retry" in r.json()["detail"]
+    for job_id in started:
+        job = await wait_for_status(client, job_id, user.headers, {"failed"})
+        assert job["error_code"] == "job_error"

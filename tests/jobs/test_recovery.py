@@ -22,7 +22,7 @@ from adanalysis.db import utcnow
 from adanalysis.jobs.executors.local import LocalExecutor
 from adanalysis.jobs.models import BackgroundJob, JobStatus
 from tests.jobs import jobtypes
-from tests.jobs.test_service import services_for
+from tests.jobs.support import services_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

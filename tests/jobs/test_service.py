@@ -3,74 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adanalysis.auth.service import create_user
+from adanalysis.ads.jobs import start_ad_analysis_job
 from adanalysis.config import Settings
-from adanalysis.crypto import SecretBox
 from adanalysis.db import utcnow
-from adanalysis.jobs.events import JobEvents
+from adanalysis.jobs.context import JobContext, stage_of
+from adanalysis.jobs.errors import ActiveJobExistsError
 from adanalysis.jobs.executors.local import LocalExecutor
 from adanalysis.jobs.models import BackgroundJob, JobStatus
-from adanalysis.jobs.runtime import JobContext, JobServices, stage_of
-from adanalysis.jobs.service import ActiveJobExistsError, BackgroundJobService
 from tests.jobs import jobtypes
+from tests.jobs.support import RecordingExecutor, new_user_id, service_for, services_for
 
 
-class RecordingExecutor:
-    """An executor that only records what it was asked (jobs stay pending)."""
-
-    def __init__(self) -> None:
-        self.submitted: list[tuple[str, int]] = []
-        self.cancelled: list[str] = []
-
-    async def start(self) -> None:
-        """Nothing to start."""
-
-    async def stop(self) -> None:
-        """Nothing to stop."""
-
-    async def submit(self, job_id: str, *, priority: int = 0) -> None:
-        """Record."""
-        self.submitted.append((job_id, priority))
-
-    async def cancel(self, job_id: str) -> None:
-        """Record."""
-        self.cancelled.append(job_id)
-
-
-def services_for(
-    factory: async_sessionmaker[AsyncSession], settings: Settings, worker: str = "w1"
-) -> JobServices:
-    """Job services for a runner in this test."""
-    return JobServices(
-        factory, settings, JobEvents(), f"local:test:{worker}:000000", SecretBox("k")
-    )
-
-
-async def new_user_id(factory: async_sessionmaker[AsyncSession]) -> str:
-    """A user row to own jobs."""
-    async with factory() as session:
-        user = await create_user(
-            session, email=f"u{uuid.uuid4().hex[:10]}@example.com", password="pass-word-1"
-        )
-        return user.id
-
-
-async def test_job_creation(session_factory: async_sessionmaker[AsyncSession]) -> None:
+async def test_job_creation(
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
     """The seed's unit test: a started job exists, is pending, and holds only the token's mask."""
     executor = RecordingExecutor()
-    service = BackgroundJobService(executor=executor)
+    service = service_for(services_for(session_factory, settings), executor)
     user_id = await new_user_id(session_factory)
     async with session_factory() as session:
-        job_id = await service.start_ad_analysis_job(
-            session, user_id=user_id, access_token="EAABsecretsecretsecret", account_id="act_1"
+        started = await start_ad_analysis_job(
+            service,
+            session,
+            user_id=user_id,
+            access_token="EAABsecretsecretsecret",
+            account_id="act_1",
         )
+    job_id = started.id
     assert job_id is not None and len(job_id) == 24
     async with session_factory() as session:
         job = await service.get_job_status(session, job_id=job_id, user_id=user_id)
@@ -82,10 +47,10 @@ async def test_job_creation(session_factory: async_sessionmaker[AsyncSession]) -
 
 
 async def test_second_active_job_is_refused_by_the_database(
-    session_factory: async_sessionmaker[AsyncSession],
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     """The partial unique index answers the conflict and names the active job."""
-    service = BackgroundJobService(executor=RecordingExecutor())
+    service = service_for(services_for(session_factory, settings))
     user_id = await new_user_id(session_factory)
     async with session_factory() as session:
         first = await service.start_job(session, user_id=user_id, job_type="t", parameters={})
@@ -100,10 +65,10 @@ async def test_second_active_job_is_refused_by_the_database(
 
 
 async def test_estimate_is_median_of_recent_completed(
-    session_factory: async_sessionmaker[AsyncSession],
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     """300 s without history, then the median of completed durations."""
-    service = BackgroundJobService(executor=RecordingExecutor())
+    service = service_for(services_for(session_factory, settings))
     user_id = await new_user_id(session_factory)
     async with session_factory() as session:
         assert await service.estimate_duration(session, user_id=user_id, job_type="t") == 300
@@ -128,10 +93,10 @@ async def test_estimate_is_median_of_recent_completed(
 
 
 async def test_cleanup_removes_only_old_finished_jobs(
-    session_factory: async_sessionmaker[AsyncSession],
+    session_factory: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     """Old finished jobs go; active jobs and recent ones stay."""
-    service = BackgroundJobService(executor=RecordingExecutor())
+    service = service_for(services_for(session_factory, settings))
     user_id = await new_user_id(session_factory)
     old = utcnow() - timedelta(days=10)
     async with session_factory() as session:
@@ -194,7 +159,7 @@ async def test_priority_order_when_saturated(
     """With one slot busy, queued jobs start highest priority first."""
     services = services_for(session_factory, settings)
     executor = LocalExecutor(services, concurrency=1, maintenance=False)
-    service = BackgroundJobService(executor=executor)
+    service = service_for(services, executor)
     jobtypes.STARTED.clear()
     users = [await new_user_id(session_factory) for _ in range(4)]
     await executor.start()

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -22,6 +20,7 @@ from tenacity import (
 )
 
 from adanalysis.ads import credentials, media
+from adanalysis.ads import service as analyses_service
 from adanalysis.ads.errors import AdAnalysisError, NetworkTimeoutError
 from adanalysis.ads.facebook import Ad, GraphClient, VideoSource
 from adanalysis.ads.insights import Analyzer, make_analyzer
@@ -33,10 +32,11 @@ from adanalysis.ads.transcription import (
     make_transcriber,
 )
 from adanalysis.config import Settings
+from adanalysis.crypto import SecretBox
+from adanalysis.jobs.context import JobContext
 from adanalysis.jobs.errors import JobError
-from adanalysis.jobs.registry import JobOutcome, register
-from adanalysis.jobs.runtime import JobContext
-from adanalysis.jobs.service import AD_ANALYSIS
+from adanalysis.jobs.registry import JobOutcome
+from adanalysis.jobs.wording import plural
 from adanalysis.workers import work_owner
 
 log = logging.getLogger(__name__)
@@ -98,19 +98,19 @@ def _engine_key(settings: Settings) -> str:
     return f"{digest}:{settings.model_dump_json(include=ENGINE_SETTINGS)}"
 
 
-@register(AD_ANALYSIS)
-async def run_ad_analysis(ctx: JobContext) -> JobOutcome:
+async def run_ad_analysis(ctx: JobContext, *, secrets: SecretBox) -> JobOutcome:
     """Fetch the ads, then download, transcribe, analyse and save each new video."""
     # The speech pool serves jobs in turn by this owner (set in the job's own task context).
     work_owner.set(ctx.job_id)
-    return await Pipeline(ctx, await engines_for(ctx)).run()
+    return await Pipeline(ctx, await engines_for(ctx), secrets=secrets).run()
 
 
 class Pipeline:
     """One run of the ad analysis for one job."""
 
-    def __init__(self, ctx: JobContext, engines: Engines) -> None:
+    def __init__(self, ctx: JobContext, engines: Engines, *, secrets: SecretBox) -> None:
         self.ctx = ctx
+        self.secrets = secrets
         self.settings = ctx.settings
         self.engines = engines
         self.failures: list[AdAnalysisError] = []
@@ -149,10 +149,7 @@ class Pipeline:
 
     async def _analysed_video_ids(self) -> set[str]:
         async with self.ctx.session_factory() as session:
-            rows = await session.execute(
-                select(AdAnalysis.video_id).where(AdAnalysis.user_id == self.ctx.user_id)
-            )
-            return set(rows.scalars())
+            return await analyses_service.analysed_video_ids(session, user_id=self.ctx.user_id)
 
     async def _reconcile_earlier_attempts(self) -> None:
         """Rebuild the job's results from the analyses it saved: the table is the truth.
@@ -161,22 +158,17 @@ class Pipeline:
         an earlier attempt are dropped because those videos are tried again.
         """
         async with self.ctx.session_factory() as session:
-            rows = await session.execute(
-                select(AdAnalysis.id, AdAnalysis.video_id, AdAnalysis.ad_ids)
-                .where(AdAnalysis.user_id == self.ctx.user_id, AdAnalysis.job_id == self.ctx.job_id)
-                .order_by(AdAnalysis.created_at)
+            rows = await analyses_service.analyses_of_job(
+                session, user_id=self.ctx.user_id, job_id=self.ctx.job_id
             )
-            saved = [
-                _analysed_entry(video_id, analysis_id, ad_ids)
-                for analysis_id, video_id, ad_ids in rows
-            ]
+        saved = [_analysed_entry(row.video_id, row.id, row.ad_ids) for row in rows]
         self.ctx.results = saved
         self.ctx.result_count = len(saved)
 
     async def _token(self) -> str:
         async with self.ctx.session_factory() as session:
             stored = await credentials.read_token(
-                session, box=self.ctx.services.secrets, user_id=self.ctx.user_id
+                session, box=self.secrets, user_id=self.ctx.user_id
             )
         if stored is None:
             raise JobError(
@@ -355,12 +347,8 @@ class Pipeline:
             job_id=self.ctx.job_id,
         )
         async with self.ctx.session_factory() as session:
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:  # saved already (by an earlier attempt that died mid-commit)
-                await session.rollback()
-                return
+            if not await analyses_service.save_analysis(session, analysis=row):
+                return  # saved already, by an earlier attempt that died mid-commit
         self.ctx.add_result(_analysed_entry(item.video_id, row.id, item.ad_ids), counts=True)
 
     def _record_failure(self, item: VideoWork, exc: AdAnalysisError) -> None:
@@ -411,11 +399,11 @@ class Pipeline:
         # The job fails only when nothing of the account could be analysed, now or before.
         if failed and failed == self.total and not skipped:
             raise _all_failed(self.failures)
-        message = f"Analysis completed successfully! Processed {made} ads."
+        message = f"Analysis completed successfully! Processed {plural(made, 'ad')}."
         if skipped:
-            message += f" {_videos(skipped)} analyzed before {_were(skipped)} skipped."
+            message += f" {plural(skipped, 'video')} analyzed before {_were(skipped)} skipped."
         if failed:
-            message += f" {_videos(failed)} could not be analyzed; see the job's results."
+            message += f" {plural(failed, 'video')} could not be analyzed; see the job's results."
         return JobOutcome(message=message, result_count=made)
 
 
@@ -424,10 +412,6 @@ def _no_videos(ads: int) -> str:
     if not ads:
         return "Analysis completed successfully! No ads were found in this ad account."
     return f"Analysis completed successfully! None of the {ads} ads has a video."
-
-
-def _videos(n: int) -> str:
-    return f"{n} video" if n == 1 else f"{n} videos"
 
 
 def _were(n: int) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from adanalysis.ads import credentials as creds_service
 from adanalysis.ads import service as analyses_service
+from adanalysis.ads.jobs import AdAnalysisWording, start_ad_analysis_job
 from adanalysis.ads.schemas import (
     AdAnalysisOut,
     CredentialsIn,
@@ -21,19 +22,23 @@ from adanalysis.auth.deps import CurrentUser
 from adanalysis.crypto import SecretBox
 from adanalysis.db import SessionDep
 from adanalysis.jobs.deps import JobServiceDep
+from adanalysis.jobs.events import job_topic
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
-from adanalysis.jobs.schemas import JobConflict, JobStarted, error_responses
-from adanalysis.jobs.service import ActiveJobExistsError
+from adanalysis.jobs.router import CONFLICT_RESPONSE
+from adanalysis.jobs.router import router as jobs_router
+from adanalysis.jobs.scheduling import SchedulingPolicy
+from adanalysis.jobs.schemas import JobDocument, JobStarted, error_responses
 from adanalysis.paging import one_page
 
 router = APIRouter(prefix="/api/v1/ad_analysis", tags=["ad analysis"])
+# The generic job endpoints live at the contract's paths, under this domain's prefix.
+router.include_router(jobs_router)
 
 _401 = error_responses(e401="Not signed in")
 NO_CREDENTIALS = (
     "No Facebook credentials saved. Add your access token and ad account with "
     "PUT /api/v1/ad_analysis/credentials, then start the analysis again."
 )
-PREMIUM_PRIORITY = 10
 
 
 def _box(request: Request) -> SecretBox:
@@ -92,7 +97,7 @@ async def delete_credentials(user: CurrentUser, session: SessionDep) -> Response
     responses={
         **_401,
         **error_responses(e400="No Facebook credentials saved"),
-        409: {"model": JobConflict, "description": "An analysis is already pending or running"},
+        **CONFLICT_RESPONSE,
     },
 )
 async def start_analysis(
@@ -109,34 +114,21 @@ async def start_analysis(
     token, default_account = stored
     body = body or StartAnalysisRequest()
     account_ids = body.account_ids
-    account_id = account_ids[0] if account_ids else (body.account_id or default_account)
-    try:
-        job_id = await jobs.start_ad_analysis_job(
-            session,
-            user_id=user.id,
-            access_token=token,
-            account_id=account_id,
-            account_ids=account_ids,
-            priority=PREMIUM_PRIORITY if user.is_premium else 0,
-        )
-    except ActiveJobExistsError as exc:
-        conflict = JobConflict(
-            detail=(
-                f"An ad analysis is already {exc.job.status} (job {exc.job.id}). "
-                "Follow its progress, "
-                "or cancel it before starting another."
-            ),
-            job_id=exc.job.id,
-            status=JobStatus(exc.job.status),
-        )
-        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content=conflict.model_dump())  # type: ignore[return-value]
-    job = await jobs.get_job_status(session, job_id=job_id, user_id=user.id)
+    policy: SchedulingPolicy = request.app.state.scheduling
+    job = await start_ad_analysis_job(
+        jobs,
+        session,
+        user_id=user.id,
+        access_token=token,
+        account_id=account_ids[0] if account_ids else (body.account_id or default_account),
+        account_ids=account_ids,
+        priority=policy.priority_for(is_premium=user.is_premium),
+    )
     return JobStarted(
-        job_id=job_id,
+        job_id=job.id,
         status=JobStatus.PENDING,
-        message="Ad analysis job started successfully. Use the job ID to track progress.",
-        estimated_duration_seconds=(job.estimated_duration_seconds if job else None)
-        or jobs.default_estimate_seconds,
+        message=AdAnalysisWording().started(),
+        estimated_duration_seconds=job.estimated_duration_seconds or jobs.default_estimate_seconds,
     )
 
 
@@ -190,6 +182,14 @@ async def get_analysis(analysis_id: str, user: CurrentUser, session: SessionDep)
     return AdAnalysisOut.model_validate(row)
 
 
+class LegacyAnalysisFailedError(Exception):
+    """The job the deprecated endpoint waited for did not complete."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 @router.post(
     "/analyze/",
     deprecated=True,
@@ -197,7 +197,7 @@ async def get_analysis(analysis_id: str, user: CurrentUser, session: SessionDep)
     responses={
         **_401,
         **error_responses(e400="No Facebook credentials saved", e502="The analysis job failed"),
-        409: {"model": JobConflict, "description": "An analysis is already pending or running"},
+        **CONFLICT_RESPONSE,
     },
 )
 async def analyze_legacy(
@@ -209,37 +209,51 @@ async def analyze_legacy(
     body: StartAnalysisRequest | None = None,
 ) -> list[AdAnalysisOut]:
     """Deprecated: runs the same background job and waits for it; use start-analysis instead."""
-    response.headers["Deprecation"] = "true"
-    response.headers["Link"] = '</api/v1/ad_analysis/start-analysis/>; rel="successor-version"'
+    response.headers.update(DEPRECATION_HEADERS)
     started = await start_analysis(request, user, session, jobs, body)
-    if isinstance(started, JSONResponse):
-        started.headers["Deprecation"] = "true"
-        return started  # type: ignore[return-value]
     # End this request's transaction before waiting: on SQLite an open one holds the write lock.
     await session.commit()
     job = await _wait_until_finished(request, started.job_id, user.id)
     if job.status != JobStatus.COMPLETED:
-        return JSONResponse(  # type: ignore[return-value]
-            status_code=status.HTTP_502_BAD_GATEWAY,
-            content={"detail": job.error_message or job.message or f"The analysis {job.status}."},
-            headers={"Deprecation": "true"},
+        raise LegacyAnalysisFailedError(
+            job.error_message or job.message or f"The analysis {job.status}."
         )
     rows = await analyses_service.list_analyses(session, user_id=user.id, limit=1000, job_id=job.id)
     return [AdAnalysisOut.model_validate(row) for row in rows]
 
 
-async def _wait_until_finished(request: Request, job_id: str, user_id: str) -> Any:
+async def _wait_until_finished(request: Request, job_id: str, user_id: str) -> JobDocument:
     """Wait for a job's end, woken by its events and re-reading the row as the truth."""
     app = request.app
-    async with app.state.events.subscribe(job_id) as queue:
+    async with app.state.events.subscribe(job_topic(job_id)) as updates:
         while True:
             async with app.state.session_factory() as session:
                 job = await app.state.job_service.get_job_status(
                     session, job_id=job_id, user_id=user_id
                 )
-            if job is None or job.status in FINAL_STATUSES:
+            if job is None:
+                raise LegacyAnalysisFailedError("The analysis job disappeared.")
+            if job.status in FINAL_STATUSES:
                 return job
             try:
-                await asyncio.wait_for(queue.get(), timeout=2)
+                await asyncio.wait_for(updates.get(), timeout=2)
             except TimeoutError:
                 pass  # a worker in another process: poll the row
+
+
+DEPRECATION_HEADERS = {
+    "Deprecation": "true",
+    "Link": '</api/v1/ad_analysis/start-analysis/>; rel="successor-version"',
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The deprecated endpoint's failures as 502, still marked deprecated."""
+
+    @app.exception_handler(LegacyAnalysisFailedError)
+    async def _legacy_failed(_request: Request, exc: LegacyAnalysisFailedError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=status.HTTP_502_BAD_GATEWAY,
+            headers=DEPRECATION_HEADERS,
+        )

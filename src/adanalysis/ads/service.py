@@ -1,8 +1,9 @@
-"""Reading a user's analyses."""
+"""Saving and reading a user's analyses."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adanalysis.ads.models import AdAnalysis
@@ -12,6 +13,33 @@ from adanalysis.paging import newest_first, older_than
 
 class AnalysisNotFoundError(Exception):
     """No such analysis for this user."""
+
+
+async def save_analysis(session: AsyncSession, *, analysis: AdAnalysis) -> bool:
+    """Store a new analysis; False when this user's video was analysed already."""
+    session.add(analysis)
+    try:
+        await session.commit()
+    except IntegrityError:  # unique per user and video
+        await session.rollback()
+        return False
+    return True
+
+
+async def analysed_video_ids(session: AsyncSession, *, user_id: str) -> set[str]:
+    """The ids of every video of user_id analysed so far."""
+    rows = await session.execute(select(AdAnalysis.video_id).where(AdAnalysis.user_id == user_id))
+    return set(rows.scalars())
+
+
+async def analyses_of_job(session: AsyncSession, *, user_id: str, job_id: str) -> list[AdAnalysis]:
+    """The analyses job_id saved, oldest first."""
+    rows = await session.execute(
+        select(AdAnalysis)
+        .where(AdAnalysis.user_id == user_id, AdAnalysis.job_id == job_id)
+        .order_by(AdAnalysis.created_at, AdAnalysis.id)
+    )
+    return list(rows.scalars())
 
 
 async def get_analysis(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -13,17 +11,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from adanalysis.ads import credentials
-from adanalysis.ads import pipeline as _pipeline  # noqa: F401  (registers the ad_analysis job)
+from adanalysis.ads.jobs import start_ad_analysis_job
 from adanalysis.ads.service import list_analyses
 from adanalysis.auth.service import create_user, get_user_by_email
+from adanalysis.bootstrap import job_runtime
 from adanalysis.config import Settings
-from adanalysis.crypto import SecretBox
-from adanalysis.db import create_engine, create_session_factory
-from adanalysis.jobs.events import JobEvents
+from adanalysis.jobs.context import JobServices
+from adanalysis.jobs.errors import ActiveJobExistsError
+from adanalysis.jobs.events import job_topic
 from adanalysis.jobs.models import BackgroundJob
-from adanalysis.jobs.recovery import make_worker_id
-from adanalysis.jobs.runtime import JobServices, run_job
-from adanalysis.jobs.service import ActiveJobExistsError, BackgroundJobService
+from adanalysis.jobs.runtime import run_job
+from adanalysis.jobs.service import BackgroundJobService
 
 
 class _NoDispatch:
@@ -35,31 +33,20 @@ class _NoDispatch:
     async def stop(self) -> None:
         """Nothing to stop."""
 
-    async def submit(self, job_id: str, *, priority: int = 0) -> None:
+    async def submit(self, job_id: str, *, priority: int = 0, user_id: str = "") -> None:
         """Run here, not elsewhere."""
 
     async def cancel(self, job_id: str) -> None:
         """Ctrl-C cancels the task directly."""
 
 
-@contextlib.contextmanager
-def sandbox_graph(settings: Settings) -> Iterator[Settings]:
-    """Settings whose Graph client talks to a sandbox served on a local port for this run."""
-    from adanalysis.sandbox.graph import create_graph_sandbox
-    from adanalysis.sandbox.openai_fake import serve_app_in_thread
-
-    with serve_app_in_thread(create_graph_sandbox()) as url:
-        yield settings.model_copy(update={"graph_api_url": url})
-
-
 async def analyze_in_terminal(
     settings: Settings, *, email: str, account_id: str | None, token: str | None, console: Console
 ) -> int:
     """Run one analysis for the user with email; the exit code."""
-    engine = create_engine(settings.sqlalchemy_url)
-    factory = create_session_factory(engine)
-    box = SecretBox(settings.resolved_secret_key())
-    try:
+    async with job_runtime(settings, worker_kind="cli") as runtime:
+        box = runtime.secrets
+        factory = runtime.services.session_factory
         async with factory() as session:
             user = await get_user_by_email(session, email=email)
             if user is None:
@@ -78,11 +65,14 @@ async def analyze_in_terminal(
                 )
                 return 2
             service = BackgroundJobService(
-                executor=_NoDispatch(), max_attempts=settings.max_attempts
+                lifecycle=runtime.lifecycle,
+                registry=runtime.registry,
+                executor=_NoDispatch(),
+                max_attempts=settings.max_attempts,
             )
             try:
-                job_id = await service.start_ad_analysis_job(
-                    session, user_id=user.id, access_token=clear[0], account_id=account
+                job = await start_ad_analysis_job(
+                    service, session, user_id=user.id, access_token=clear[0], account_id=account
                 )
             except ActiveJobExistsError as exc:
                 console.print(
@@ -90,17 +80,13 @@ async def analyze_in_terminal(
                     f"(job {exc.job.id}).[/]"
                 )
                 return 1
-        events = JobEvents()
-        services = JobServices(factory, settings, events, make_worker_id("cli"), box)
-        await _run_with_progress(job_id, services, console)
+        await _run_with_progress(job.id, runtime.services, console)
         async with factory() as session:
-            job = await session.get(BackgroundJob, job_id)
-            assert job is not None
-            rows = await list_analyses(session, user_id=user.id, limit=1000, job_id=job_id)
-        _print_summary(console, job, rows)
-        return 0 if job.status == "completed" else 1
-    finally:
-        await engine.dispose()
+            ended = await session.get(BackgroundJob, job.id)
+            assert ended is not None
+            rows = await list_analyses(session, user_id=user.id, limit=1000, job_id=job.id)
+        _print_summary(console, ended, rows)
+        return 0 if ended.status == "completed" else 1
 
 
 async def _run_with_progress(job_id: str, services: JobServices, console: Console) -> None:
@@ -112,15 +98,15 @@ async def _run_with_progress(job_id: str, services: JobServices, console: Consol
     )
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("Starting...", total=100)
-        async with services.events.subscribe(job_id) as updates:
+        async with services.lifecycle.events.subscribe(job_topic(job_id)) as updates:
 
             async def follow() -> None:
                 while True:
-                    event: dict[str, Any] = await updates.get()
+                    document = (await updates.get()).document
                     progress.update(
                         bar,
-                        completed=event.get("progress", 0),
-                        description=str(event.get("message", "")),
+                        completed=document.get("progress", 0),
+                        description=str(document.get("message", "")),
                     )
 
             watcher = asyncio.create_task(follow())

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from adanalysis.jobs.service import BackgroundJobService
 
 
-def get_job_service(request: Request) -> BackgroundJobService:
+async def get_job_service(request: Request) -> BackgroundJobService:
     """The app's job service."""
     service: BackgroundJobService = request.app.state.job_service
     return service

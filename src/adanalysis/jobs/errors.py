@@ -1,6 +1,11 @@
-"""Exceptions job code raises to end a job with a message a user can act on."""
+"""Exceptions of the job system: job code's own, and refused state changes."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adanalysis.jobs.models import BackgroundJob
 
 
 class JobError(Exception):
@@ -19,5 +24,40 @@ class JobCancelled(Exception):
     """Raised inside job code when the user asked to cancel."""
 
 
-class JobLost(Exception):
-    """This runner no longer owns the job (it was reaped or finished elsewhere)."""
+class InvalidTransitionError(Exception):
+    """A state change the job's current state does not allow (or the job is gone)."""
+
+    def __init__(
+        self, job_id: str, transition: str, status: str | None, owner_id: str | None = None
+    ) -> None:
+        state = status or "missing"
+        super().__init__(f"job {job_id}: '{transition}' is not allowed from '{state}'")
+        self.job_id = job_id
+        self.transition = transition
+        self.status = status  # None: no such job
+        self.owner_id = owner_id
+
+
+class ActiveJobExistsError(Exception):
+    """The user already has a pending or running job of this type."""
+
+    def __init__(self, job: BackgroundJob) -> None:
+        super().__init__(job.id)
+        self.job = job
+
+
+class JobStartContendedError(Exception):
+    """Starts kept colliding with jobs that ended at the same moment; the caller may retry."""
+
+
+class JobNotFoundError(Exception):
+    """No such job for this user (another user's job is 'not found' too)."""
+
+
+class JobAlreadyFinishedError(Exception):
+    """The job already ended; there is nothing to cancel."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+        self.status = status

@@ -26,6 +26,7 @@ class JobStatus(StrEnum):
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
 FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 _ACTIVE_SQL = text("status IN ('pending', 'running')")
+ONE_ACTIVE_INDEX = "uq_background_jobs_one_active"
 
 
 class BackgroundJob(Base):
@@ -35,7 +36,7 @@ class BackgroundJob(Base):
     __table_args__ = (
         # One active job per user and type: the database answers the race, not a read-then-write.
         Index(
-            "uq_background_jobs_one_active",
+            ONE_ACTIVE_INDEX,
             "user_id",
             "job_type",
             unique=True,

@@ -1,4 +1,4 @@
-"""Job types and the async functions that run them; domains register themselves here."""
+"""The job types a process can run, registered explicitly at start-up."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from adanalysis.jobs.wording import JobWording
+
 if TYPE_CHECKING:
-    from adanalysis.jobs.runtime import JobContext
+    from adanalysis.jobs.context import JobContext
 
 
 @dataclass
@@ -20,24 +22,34 @@ class JobOutcome:
 
 
 JobFunction = Callable[["JobContext"], Awaitable[JobOutcome]]
-_registry: dict[str, JobFunction] = {}
 
 
-def register(job_type: str) -> Callable[[JobFunction], JobFunction]:
-    """Decorator: run the function for jobs of job_type."""
+@dataclass(frozen=True)
+class JobType:
+    """A kind of job: the function that runs it and the words it uses for its states."""
 
-    def decorate(fn: JobFunction) -> JobFunction:
-        _registry[job_type] = fn
-        return fn
-
-    return decorate
-
-
-def get_job_function(job_type: str) -> JobFunction | None:
-    """The function registered for job_type."""
-    return _registry.get(job_type)
+    name: str
+    run: JobFunction
+    wording: JobWording = field(default_factory=JobWording)
 
 
-def registered_types() -> list[str]:
-    """Every registered job type."""
-    return sorted(_registry)
+class JobRegistry:
+    """Job types by name; one per process, built by whoever starts the process."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, JobType] = {}
+
+    def register(self, job_type: JobType, *, replace: bool = False) -> None:
+        """Add a job type; a second registration of a name is a mistake unless replace is set."""
+        if job_type.name in self._types and not replace:
+            raise ValueError(f"job type '{job_type.name}' is already registered")
+        self._types[job_type.name] = job_type
+
+    def get(self, name: str) -> JobType | None:
+        """The job type called name, if registered."""
+        return self._types.get(name)
+
+    def wording(self, name: str) -> JobWording:
+        """The words of job type name; generic ones for a type this process does not know."""
+        job_type = self._types.get(name)
+        return job_type.wording if job_type is not None else JobWording()

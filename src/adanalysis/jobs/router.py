@@ -1,4 +1,8 @@
-"""The seed's job endpoints: status, history, cancel, and a live WebSocket."""
+"""The seed's job endpoints: status, history, cancel, and a live WebSocket.
+
+The router has no prefix of its own: the domain that owns the public paths mounts it (the ad
+domain mounts it under /api/v1/ad_analysis, as the contract says).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ from typing import Annotated
 
 from fastapi import (
     APIRouter,
+    FastAPI,
     HTTPException,
     Query,
+    Request,
     Response,
     WebSocket,
     WebSocketDisconnect,
@@ -20,16 +26,34 @@ from adanalysis.auth.models import User
 from adanalysis.auth.security import decode_access_token
 from adanalysis.db import SessionDep
 from adanalysis.jobs.deps import JobServiceDep
+from adanalysis.jobs.errors import (
+    ActiveJobExistsError,
+    JobAlreadyFinishedError,
+    JobNotFoundError,
+    JobStartContendedError,
+)
+from adanalysis.jobs.events import job_topic
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
-from adanalysis.jobs.schemas import JobDocument, JobSummary, MessageOut, error_responses
-from adanalysis.jobs.service import JobAlreadyFinishedError, JobNotFoundError
+from adanalysis.jobs.registry import JobRegistry
+from adanalysis.jobs.schemas import (
+    JobConflict,
+    JobDocument,
+    JobSummary,
+    MessageOut,
+    Responses,
+    error_responses,
+)
 from adanalysis.paging import one_page
 
-router = APIRouter(prefix="/api/v1/ad_analysis", tags=["jobs"])
+router = APIRouter(tags=["jobs"])
 
 NOT_FOUND = "Job not found. Check the job id; jobs are visible only to the user who started them."
 _404 = error_responses(e404="No such job for this user")
 _401 = error_responses(e401="Not signed in")
+# The 409 of a start request, for routers that start jobs.
+CONFLICT_RESPONSE: Responses = {
+    409: {"model": JobConflict, "description": "A job is already active"}
+}
 
 
 @router.get("/job-status/{job_id}", response_model=JobDocument, responses={**_404, **_401})
@@ -40,7 +64,7 @@ async def job_status(
     job = await jobs.get_job_status(session, job_id=job_id, user_id=user.id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    return JobDocument.model_validate(job)
+    return job
 
 
 @router.get(
@@ -78,33 +102,21 @@ async def cancel_job(
     job_id: str, user: CurrentUser, session: SessionDep, jobs: JobServiceDep
 ) -> MessageOut:
     """Cancel a pending or running job; its partial results are kept."""
-    try:
-        await jobs.cancel_job(session, job_id=job_id, user_id=user.id)
-    except JobNotFoundError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
-    except JobAlreadyFinishedError as exc:
-        return JSONResponse(  # type: ignore[return-value]
-            status_code=status.HTTP_409_CONFLICT,
-            content={
-                "detail": (
-                    f"Job already {exc.job.status}; only pending or running jobs can be cancelled."
-                )
-            },
-        )
+    await jobs.cancel_job(session, job_id=job_id, user_id=user.id)
     return MessageOut(message="Job cancelled successfully")
 
 
 @router.websocket("/ws/jobs/{job_id}")
 async def job_updates(websocket: WebSocket, job_id: str, token: str = "") -> None:
-    """Live updates of one job; authenticate with `?token=<bearer token>`."""
+    """Live updates of one job (its job-status document on every change); `?token=<bearer>`."""
     app = websocket.app
     user_id = decode_access_token(token, secret=app.state.secret_key) if token else None
     # Subscribe before reading the row so no update can fall between the two.
-    async with app.state.events.subscribe(job_id) as queue:
+    async with app.state.events.subscribe(job_topic(job_id)) as updates:
         async with app.state.session_factory() as session:
             user = await session.get(User, user_id) if user_id else None
             job = None
-            if user is not None:
+            if user is not None and user.is_active:
                 job = await app.state.job_service.get_job_status(
                     session, job_id=job_id, user_id=user.id
                 )
@@ -113,24 +125,51 @@ async def job_updates(websocket: WebSocket, job_id: str, token: str = "") -> Non
             await websocket.close(code=1008, reason="Job not found or not signed in")
             return
         await websocket.accept()
-        await websocket.send_json(
-            JobDocument.model_validate(job).model_dump(mode="json", by_alias=True)
-        )
-        if job.status in FINAL_STATUSES:
-            await websocket.close()
-            return
-        final = {s.value for s in FINAL_STATUSES}
-        try:
-            while True:
-                event = await queue.get()
-                await websocket.send_json(_jsonable(event))
-                if event.get("status") in final:
-                    break
-        except WebSocketDisconnect:
-            return
+        await websocket.send_json(job.model_dump(mode="json", by_alias=True))
+        if job.status not in FINAL_STATUSES:
+            try:
+                while True:
+                    event = await updates.get()
+                    await websocket.send_json(event.document)
+                    if event.is_final:
+                        break
+            except WebSocketDisconnect:
+                return
     await websocket.close()
 
 
-def _jsonable(event: dict[str, object]) -> dict[str, object]:
-    """Datetimes as ISO strings."""
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in event.items()}
+def install_error_handlers(app: FastAPI) -> None:
+    """Job-system errors as HTTP answers: 404 for unknown jobs, 409 for conflicts."""
+
+    @app.exception_handler(JobNotFoundError)
+    async def _not_found(_request: Request, _exc: JobNotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": NOT_FOUND}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(JobAlreadyFinishedError)
+    async def _finished(_request: Request, exc: JobAlreadyFinishedError) -> JSONResponse:
+        detail = f"Job already {exc.status}; only pending or running jobs can be cancelled."
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(ActiveJobExistsError)
+    async def _active(request: Request, exc: ActiveJobExistsError) -> JSONResponse:
+        registry: JobRegistry = request.app.state.job_registry
+        job = exc.job
+        conflict = JobConflict(
+            detail=registry.wording(job.job_type).conflict(job_id=job.id, status=job.status),
+            job_id=job.id,
+            status=JobStatus(job.status),
+        )
+        return JSONResponse(conflict.model_dump(), status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(JobStartContendedError)
+    async def _contended(_request: Request, _exc: JobStartContendedError) -> JSONResponse:
+        conflict = JobConflict(
+            detail="Another job of yours was starting or ending at that moment. Please retry.",
+            job_id=None,
+            status=None,
+        )
+        return JSONResponse(
+            conflict.model_dump(),
+            status_code=status.HTTP_409_CONFLICT,
+            headers={"Retry-After": "1"},
+        )

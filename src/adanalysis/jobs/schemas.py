@@ -72,8 +72,9 @@ class JobConflict(BaseModel):
     """The 409 answer: another job of that type is active; attach to it."""
 
     detail: str
-    job_id: str
-    status: JobStatus
+    # Absent only when the other job ended at that very moment: then simply retry.
+    job_id: str | None
+    status: JobStatus | None
 
 
 class MessageOut(BaseModel):

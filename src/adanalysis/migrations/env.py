@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from adanalysis.ads import models as _ads_models  # noqa: F401  (register tables)
 from adanalysis.auth import models as _auth_models  # noqa: F401
-from adanalysis.db import Base, create_engine
+from adanalysis.db import Base, open_database
 from adanalysis.jobs import models as _jobs_models  # noqa: F401
 
 config = context.config
@@ -29,13 +29,10 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
-    try:
+    async with open_database(config.get_main_option("sqlalchemy.url") or "") as (engine, _):
         async with engine.connect() as connection:
             await connection.run_sync(_run)
             await connection.commit()
-    finally:
-        await engine.dispose()
 
 
 if context.is_offline_mode():

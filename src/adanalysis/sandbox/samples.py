@@ -60,8 +60,3 @@ def load_samples() -> tuple[SampleVideo, ...]:
         )
         for entry in raw["samples"]
     )
-
-
-def sample_by_video_id() -> dict[str, SampleVideo]:
-    """Samples keyed by their video id."""
-    return {sample.video_id: sample for sample in load_samples()}

@@ -14,7 +14,7 @@ class Executor(Protocol):
     async def stop(self) -> None:
         """Stop, leaving unfinished jobs to be resumed."""
 
-    async def submit(self, job_id: str, *, priority: int = 0) -> None:
+    async def submit(self, job_id: str, *, priority: int = 0, user_id: str = "") -> None:
         """Run job_id soon; called only after its row is committed."""
 
     async def cancel(self, job_id: str) -> None:

@@ -5,41 +5,51 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import Counter, defaultdict
 
-from adanalysis.jobs.recovery import pending_job_ids, recover_orphans
-from adanalysis.jobs.runtime import JobContext, JobServices, run_job
-from adanalysis.jobs.service import delete_old_jobs
+from adanalysis.jobs.context import JobContext, JobServices
+from adanalysis.jobs.maintenance import Maintenance, PendingJob
+from adanalysis.jobs.runtime import run_job
+from adanalysis.jobs.scheduling import SchedulingPolicy
 
 log = logging.getLogger(__name__)
 CLEANUP_EVERY_SECONDS = 24 * 3600
 
 
 class LocalExecutor:
-    """Bounded concurrency, priority order when saturated, durable across restarts."""
+    """Bounded concurrency, priority order when saturated, a cap per user, durable restarts."""
 
     def __init__(
-        self, services: JobServices, *, concurrency: int, maintenance: bool = True
+        self,
+        services: JobServices,
+        *,
+        concurrency: int,
+        maintenance: bool = True,
+        policy: SchedulingPolicy | None = None,
     ) -> None:
         self.services = services
         self.concurrency = concurrency
-        self.maintenance = maintenance
-        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self.maintenance_enabled = maintenance
+        self.policy = policy or SchedulingPolicy()
+        self.maintenance = Maintenance(services, dispatch=self._dispatch)
+        self._queue: asyncio.PriorityQueue[tuple[int, int, PendingJob]] = asyncio.PriorityQueue()
         self._seq = itertools.count()
+        self._known: set[str] = set()  # queued, parked or running here: never twice
         self._running: dict[str, tuple[asyncio.Task[object], JobContext | None]] = {}
+        self._running_per_user: Counter[str] = Counter()
+        self._parked: dict[str, list[PendingJob]] = defaultdict(list)  # over the user cap
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:
         """Resume what a dead process left, queue pending jobs, start the workers."""
-        await self.recover()
-        async with self.services.session_factory() as session:
-            for job_id, priority in await pending_job_ids(session):
-                await self.submit(job_id, priority=priority)
+        await self.maintenance.reap()
+        await self.maintenance.redispatch_pending(idle_seconds=0)
         self._loops = [
             asyncio.create_task(self._worker(), name=f"job-worker-{i}")
             for i in range(self.concurrency)
         ]
-        if self.maintenance:
+        if self.maintenance_enabled:
             self._loops.append(asyncio.create_task(self._maintain(), name="job-maintenance"))
 
     async def stop(self) -> None:
@@ -54,9 +64,15 @@ class LocalExecutor:
         )
         self._loops.clear()
 
-    async def submit(self, job_id: str, *, priority: int = 0) -> None:
+    async def submit(self, job_id: str, *, priority: int = 0, user_id: str = "") -> None:
         """Queue a job; higher priority first, then first come first served."""
-        self._queue.put_nowait((-priority, next(self._seq), job_id))
+        await self._dispatch(PendingJob(job_id, priority, user_id))
+
+    async def _dispatch(self, job: PendingJob) -> None:
+        if job.id in self._known:
+            return
+        self._known.add(job.id)
+        self._queue.put_nowait((-job.priority, next(self._seq), job))
 
     async def cancel(self, job_id: str) -> None:
         """Cancel the job's task now if it runs here; a queued one will fail to claim."""
@@ -68,40 +84,39 @@ class LocalExecutor:
             ctx.cancel_requested = True
         task.cancel()
 
-    async def recover(self) -> list[str]:
-        """Requeue or fail jobs whose runner died; returns the requeued ids (already submitted)."""
-        async with self.services.session_factory() as session:
-            requeued = await recover_orphans(
-                session,
-                current_worker=self.services.worker_id,
-                stale_after_seconds=self.services.settings.stale_after_seconds,
-            )
-        for job_id in requeued:
-            await self.submit(job_id)
-        return requeued
-
-    @property
-    def running_job_ids(self) -> list[str]:
-        """Jobs this process runs now."""
-        return list(self._running)
-
     async def _worker(self) -> None:
         while True:
-            _prio, _seq, job_id = await self._queue.get()
-            if job_id in self._running:
+            _prio, _seq, job = await self._queue.get()
+            if self._running_per_user[job.user_id] >= self.policy.max_running_per_user:
+                self._parked[job.user_id].append(job)  # resumes when that user's job ends
                 continue
-            task = asyncio.create_task(self._run(job_id), name=f"job-{job_id}")
-            self._running[job_id] = (task, None)
+            task = asyncio.create_task(self._run(job.id), name=f"job-{job.id}")
+            self._running[job.id] = (task, None)
+            self._running_per_user[job.user_id] += 1
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
                 if self._stopping:
                     raise
             except Exception:
-                log.exception("runner error on job %s", job_id)
+                log.exception("runner error on job %s", job.id)
             finally:
                 if task.done():
-                    self._running.pop(job_id, None)
+                    self._finished(job)
+
+    def _finished(self, job: PendingJob) -> None:
+        """Forget a job that ran here, and let the same user's next parked job queue again."""
+        self._running.pop(job.id, None)
+        self._known.discard(job.id)
+        self._running_per_user[job.user_id] -= 1
+        if self._running_per_user[job.user_id] <= 0:
+            del self._running_per_user[job.user_id]
+        parked = self._parked.get(job.user_id)
+        if parked:
+            nxt = parked.pop(0)
+            if not parked:
+                del self._parked[job.user_id]
+            self._queue.put_nowait((-nxt.priority, next(self._seq), nxt))
 
     async def _run(self, job_id: str) -> object:
         def ready(ctx: JobContext) -> None:
@@ -116,20 +131,20 @@ class LocalExecutor:
             return None
 
     async def _maintain(self) -> None:
-        """Reap orphans now and then, and clean up old jobs daily."""
+        """Reap orphans and pick up forgotten pending jobs now and then; clean up daily."""
         settings = self.services.settings
         next_cleanup = 0.0
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(settings.stale_after_seconds / 2)
             try:
-                await self.recover()
+                await self.maintenance.reap()
+                await self.maintenance.redispatch_pending(idle_seconds=settings.stale_after_seconds)
             except Exception:
-                log.exception("reaping orphaned jobs failed; will retry")
+                log.exception("job maintenance failed; will retry")
             if loop.time() >= next_cleanup:
                 next_cleanup = loop.time() + CLEANUP_EVERY_SECONDS
                 try:
-                    async with self.services.session_factory() as session:
-                        await delete_old_jobs(session, days_old=settings.cleanup_days)
+                    await self.maintenance.cleanup()
                 except Exception:
                     log.exception("job cleanup failed")

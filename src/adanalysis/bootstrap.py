@@ -1,0 +1,76 @@
+"""Builds a process's job runtime (database, registry, events, lifecycle) for the API server,
+the command line and workers alike, so each starts the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adanalysis.ads.jobs import register_ad_jobs
+from adanalysis.config import Settings
+from adanalysis.crypto import SecretBox
+from adanalysis.db import open_database
+from adanalysis.jobs.context import JobServices
+from adanalysis.jobs.events import JobEvents, LocalJobEvents
+from adanalysis.jobs.lifecycle import JobLifecycle
+from adanalysis.jobs.maintenance import make_worker_id
+from adanalysis.jobs.registry import JobRegistry
+from adanalysis.jobs.scheduling import SchedulingPolicy
+from adanalysis.workers import stop_shared_pools
+
+
+def build_job_registry(settings: Settings, *, secrets: SecretBox) -> JobRegistry:
+    """Every job type this deployment runs: the ad analysis, plus settings.job_modules'."""
+    registry = JobRegistry()
+    register_ad_jobs(registry, secrets=secrets)
+    for module in settings.job_modules:
+        # A plugin module exposes register_jobs(registry); importing it registers nothing.
+        importlib.import_module(module).register_jobs(registry)
+    return registry
+
+
+def scheduling_policy(settings: Settings) -> SchedulingPolicy:
+    """The scheduling rules from settings."""
+    return SchedulingPolicy(max_running_per_user=settings.max_running_jobs_per_user)
+
+
+@dataclass
+class JobRuntime:
+    """What one process needs to start, run and watch jobs."""
+
+    engine: AsyncEngine
+    secret_key: str
+    secrets: SecretBox
+    events: JobEvents
+    registry: JobRegistry
+    lifecycle: JobLifecycle
+    services: JobServices
+
+
+@asynccontextmanager
+async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[JobRuntime]:
+    """The job runtime of this process; the database is closed when the block ends."""
+    secret_key = settings.resolved_secret_key()
+    secrets = SecretBox(secret_key)
+    events = LocalJobEvents()
+    registry = build_job_registry(settings, secrets=secrets)
+    lifecycle = JobLifecycle(events=events)
+    async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
+        services = JobServices(
+            session_factory=session_factory,
+            settings=settings,
+            lifecycle=lifecycle,
+            registry=registry,
+            worker_id=make_worker_id(worker_kind),
+        )
+        try:
+            yield JobRuntime(engine, secret_key, secrets, events, registry, lifecycle, services)
+        finally:
+            await lifecycle.drain_hooks()
+            # The speech children end with the jobs that used them (a thread: it reaps them).
+            await asyncio.to_thread(stop_shared_pools)
