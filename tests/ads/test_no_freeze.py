@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from tests.conftest import BACKEND
+
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 20
 
 
+@pytest.mark.skipif(BACKEND != "sqlite", reason="uses no database: runs once, in the SQLite pass")
 def test_speech_work_never_freezes_the_event_loop(whisper_dir: Path, tmp_path: Path) -> None:
     """Three jobs transcribing while ffmpeg children start, 20 rounds in a row, none stuck.
 

@@ -26,6 +26,7 @@ def probe(*, label: str = "probe") -> Callable[[dict[str, Any]], Any]:
                 "cmdline": cmdline,
                 "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "POOL_TEST")},
                 "numpy_loaded": "numpy" in sys.modules,
+                "nice": os.nice(0),
             }
         if op == "order":
             return (task["tag"], next(served))

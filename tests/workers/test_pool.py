@@ -52,7 +52,7 @@ def busy_pid(pool: WorkerPool, owner: str) -> int | None:
 async def test_tasks_run_in_spawned_children_with_the_pool_env(
     make_pool: Callable[..., WorkerPool],
 ) -> None:
-    pool = make_pool(size=2, env={"OPENBLAS_NUM_THREADS": "1", "POOL_TEST": "yes"})
+    pool = make_pool(size=2, env={"OPENBLAS_NUM_THREADS": "1", "POOL_TEST": "yes"}, nice=5)
     first, second = await asyncio.gather(
         pool.run({"op": "whoami"}, owner="a"), pool.run({"op": "whoami"}, owner="b")
     )
@@ -63,6 +63,7 @@ async def test_tasks_run_in_spawned_children_with_the_pool_env(
         assert "spawn_main" in child["cmdline"]
         assert child["env"] == {"OPENBLAS_NUM_THREADS": "1", "POOL_TEST": "yes"}
         assert child["numpy_loaded"] is False
+        assert child["nice"] == os.nice(0) + 5  # behind this process for the CPU
     pids = {s.pid for s in pool.states()}
     assert len(pids) == 2 and {first["pid"], second["pid"]} <= pids
 

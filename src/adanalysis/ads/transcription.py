@@ -101,6 +101,9 @@ class OpenAITranscriber(OpenAIEngine):
 # Thread counts the speech children's libraries read from the environment when they load:
 # numpy's OpenBLAS (the feature extractor) and OpenMP. CTranslate2 takes cpu_threads instead.
 SPEECH_CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Speech children run at a lower CPU priority than the server, so /health, job-status and the
+# WebSockets answer at once however many videos are being transcribed.
+SPEECH_NICE = 10
 CRASHED_MESSAGE = (
     "The speech worker stopped while transcribing this video (it crashed or ran out of memory). "
     "It was restarted for the other videos; try this one again later."
@@ -168,7 +171,9 @@ class LocalWhisperTranscriber:
             "beam_size": self.beam_size,
         }
         spec = WorkerSpec("adanalysis.ads.speech:SpeechWorker", options)
-        return WorkerPool(spec, size=self.workers, env=SPEECH_CHILD_ENV, name="speech worker")
+        return WorkerPool(
+            spec, size=self.workers, env=SPEECH_CHILD_ENV, nice=SPEECH_NICE, name="speech worker"
+        )
 
     def warm_up(self) -> None:
         """Start the children now (they load the model in the background); returns at once."""

@@ -36,10 +36,16 @@ class WorkerSpec:
         return handler
 
 
-def serve(conn: Connection, spec: WorkerSpec, env: Mapping[str, str], parent_pid: int) -> None:
+def serve(
+    conn: Connection, spec: WorkerSpec, env: Mapping[str, str], parent_pid: int, nice: int
+) -> None:
     """Entry point of a child: set env, build the handler, then answer tasks until told to stop."""
     # Before anything loads numpy/BLAS: those read their thread counts once, at load time.
     os.environ.update(env)
+    if nice:
+        # Behind the parent for the CPU: the API answers at once while the children compute,
+        # and the children still get every cycle the API does not use.
+        os.nice(nice)
     loaded = [m for m in _THREAD_POOL_MODULES if m in sys.modules]
     if loaded:
         log.warning("%s loaded before the worker's thread settings applied", ", ".join(loaded))

@@ -94,6 +94,7 @@ class WorkerPool:
         *,
         size: int,
         env: Mapping[str, str] | None = None,
+        nice: int = 0,
         name: str = "worker",
     ) -> None:
         if size < 1:
@@ -101,6 +102,7 @@ class WorkerPool:
         self.spec = spec
         self.size = size
         self.env = dict(env or {})
+        self.nice = nice  # added to the children's niceness: they yield the CPU to the parent
         self.name = name
         self.broken: str | None = None  # why the children cannot start
         self.replaced = 0  # children replaced after a crash or a kill
@@ -238,7 +240,7 @@ class WorkerPool:
             parent_conn, child_conn = self._context.Pipe()
             process = self._context.Process(
                 target=serve,
-                args=(child_conn, self.spec, self.env, os.getpid()),
+                args=(child_conn, self.spec, self.env, os.getpid(), self.nice),
                 name=f"adanalysis-{self.name}",
                 daemon=True,
             )
