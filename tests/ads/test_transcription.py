@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from tests.processes import eventually
 
 from adanalysis.ads.errors import (
     MediaError,
@@ -18,6 +22,7 @@ from adanalysis.ads.errors import (
 )
 from adanalysis.ads.media import NO_AUDIO_MESSAGE
 from adanalysis.ads.transcription import (
+    CRASHED_MESSAGE,
     UNREADABLE_MESSAGE,
     LocalWhisperTranscriber,
     OpenAITranscriber,
@@ -28,6 +33,7 @@ from adanalysis.ads.transcription import (
 )
 from adanalysis.config import Settings
 from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
+from adanalysis.workers import work_owner
 
 API_KEY = "sk-test-SUPERSECRET-0123456789"
 
@@ -200,3 +206,26 @@ async def test_a_model_that_cannot_load_fails_the_job_with_advice(tmp_path: Path
         "The local speech model could not be loaded. Please check the installation."
     )
     assert info.value.fatal
+
+
+async def test_a_speech_child_killed_by_the_system_fails_only_that_video(
+    local_transcriber: LocalWhisperTranscriber, samples_dir: Path
+) -> None:
+    """As when the kernel kills a child for memory: that video fails, a new child takes over."""
+    pool = local_transcriber.pool()
+    work_owner.set("job-oom")
+    task = asyncio.create_task(local_transcriber.transcribe(samples_dir / "coffee_question.mp4"))
+
+    def busy() -> int | None:
+        return next((w.pid for w in pool.states() if w.owner == "job-oom"), None)
+
+    await asyncio.to_thread(eventually, lambda: busy() is not None, "a child transcribes")
+    pid = busy()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(TranscriptionError) as info:
+        await task
+    assert info.value.message == CRASHED_MESSAGE
+    assert not info.value.fatal
+    again = await local_transcriber.transcribe(samples_dir / "coffee_question.mp4")
+    assert "coffee" in again.text.lower()
