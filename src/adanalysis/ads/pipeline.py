@@ -247,16 +247,13 @@ class Pipeline:
             await _gather_all(self._one_video(item, stages, http, tmp_root) for item in work)
 
     def _transcriptions_in_flight(self) -> int:
-        """Videos this job hands the transcriber at once.
-
-        Local: the speech pool's size. The pool bounds the CPU for the whole process and serves
-        jobs in turn, so this only keeps every child busy when the job runs alone; more would
-        just wait on disk. OpenAI: uploads in flight, I/O-bound.
-        """
+        """Videos this job hands the transcriber at once."""
         transcriber = self.engines.transcriber
         if isinstance(transcriber, LocalWhisperTranscriber):
+            # The pool bounds the CPU for the whole process and serves jobs in turn: its size
+            # keeps every child busy when this job runs alone; more would only wait on disk.
             return transcriber.workers
-        return self.settings.transcribe_concurrency
+        return self.settings.transcribe_concurrency  # OpenAI uploads: I/O-bound
 
     async def _one_video(
         self, item: VideoWork, stages: _Stages, http: httpx.AsyncClient, tmp_root: Path

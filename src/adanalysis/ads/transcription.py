@@ -125,12 +125,11 @@ def speech_layout(settings: Settings, cores: int | None = None) -> tuple[int, in
 
 
 class LocalWhisperTranscriber:
-    """faster-whisper on the CPU, in the process-wide speech pool (spawned children, not threads).
+    """faster-whisper on the CPU in the process-wide speech pool (spawned children, not threads)."""
 
-    Each child loads the model once and decodes the media file itself with PyAV, so the API
-    process runs no speech model, no BLAS and no ffmpeg for this engine. A job that is cancelled
-    while one of its files is transcribed gets that child killed (and replaced).
-    """
+    # Each child loads the model once and decodes the media file itself with PyAV, so the API
+    # process runs no speech model, no BLAS and no ffmpeg for this engine. A job cancelled while
+    # one of its files is transcribed gets that child killed (and replaced).
 
     name = "local"
 

@@ -82,11 +82,10 @@ class _Worker:
 
 
 class WorkerPool:
-    """N spawned children, each building its handler once; tasks are served owner by owner.
+    """N spawned children, each building its handler once; tasks are served owner by owner."""
 
-    A thread of the parent talks to the children (it only waits on pipes), so the pool is
-    independent of any event loop: async callers await `run`, sync ones `submit(...).result()`.
-    """
+    # A thread of the parent talks to the children (it only waits on pipes), so the pool is
+    # independent of any event loop: async callers await `run`, sync ones `submit(...).result()`.
 
     def __init__(
         self,
