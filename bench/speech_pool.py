@@ -106,7 +106,7 @@ def speech_children(server: int) -> list[int]:
 class Server:
     """`adanalysis serve` on the sandbox with the bundled local model, as `make run` starts it."""
 
-    def __init__(self, data: Path, workers: int | None) -> None:
+    def __init__(self, data: Path, workers: int | None, nice: int | None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -121,6 +121,8 @@ class Server:
             env.pop(var, None)  # as users run it: no hand-set workaround
         if workers:
             env["ADANALYSIS_SPEECH_WORKERS"] = str(workers)
+        if nice is not None:
+            env["ADANALYSIS_SPEECH_NICE"] = str(nice)
         self.log = (data / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "adanalysis", "serve", "--port", str(self.port)],
@@ -275,16 +277,19 @@ def show(label: str, seconds: float, jobs: list[Job]) -> None:
     )
 
 
-async def measure(workers: int | None) -> bool:
+async def measure(workers: int | None, nice: int | None) -> bool:
     with tempfile.TemporaryDirectory(prefix="adanalysis-bench-speech-") as tmp:
-        server = Server(Path(tmp), workers)
+        server = Server(Path(tmp), workers, nice)
         try:
             async with httpx.AsyncClient(base_url=server.base, timeout=60) as client:
                 await server.wait_healthy(client)
                 warm, _, _, _ = await run_jobs(client, 1, together=True)
                 print(f"warm-up job (model load included, not compared): {warm:.1f} s")
                 layout = speech_children(server.proc.pid)
-                print(f"speech processes: {len(layout)} (ADANALYSIS_SPEECH_WORKERS={workers or 0})")
+                print(
+                    f"speech processes: {len(layout)} (ADANALYSIS_SPEECH_WORKERS={workers or 0}, "
+                    f"ADANALYSIS_SPEECH_NICE={'default' if nice is None else nice})"
+                )
                 alone, a_jobs, _, _ = await run_jobs(client, 1, together=True)
                 seq, s_jobs, _, _ = await run_jobs(client, 3, together=False)
                 both, t_jobs, health, status = await run_jobs(client, 3, together=True, probes=True)
@@ -325,8 +330,11 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=None, help="ADANALYSIS_SPEECH_WORKERS (default: auto)"
     )
+    parser.add_argument(
+        "--nice", type=int, default=None, help="ADANALYSIS_SPEECH_NICE (default: the setting's)"
+    )
     args = parser.parse_args()
-    return 0 if asyncio.run(measure(args.workers)) else 1
+    return 0 if asyncio.run(measure(args.workers, args.nice)) else 1
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # (0 = one per core); CPU threads of each (0 = cores / processes).
     speech_workers: int = Field(default=0, ge=0)
     whisper_cpu_threads: int = Field(default=0, ge=0)
+    # Added to the speech processes' niceness, so the API keeps the CPU it needs (0 = same).
+    speech_nice: int = Field(default=10, ge=0, le=19)
 
     # Pipeline concurrency per job (videos in flight per I/O-bound stage). Local transcription
     # is bounded by speech_workers for the whole process instead.

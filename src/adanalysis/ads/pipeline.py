@@ -78,6 +78,7 @@ ENGINE_SETTINGS = {
     "whisper_compute_type",
     "whisper_cpu_threads",
     "speech_workers",
+    "speech_nice",
 }
 
 

@@ -101,9 +101,6 @@ class OpenAITranscriber(OpenAIEngine):
 # Thread counts the speech children's libraries read from the environment when they load:
 # numpy's OpenBLAS (the feature extractor) and OpenMP. CTranslate2 takes cpu_threads instead.
 SPEECH_CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# Speech children run at a lower CPU priority than the server, so /health, job-status and the
-# WebSockets answer at once however many videos are being transcribed.
-SPEECH_NICE = 10
 CRASHED_MESSAGE = (
     "The speech worker stopped while transcribing this video (it crashed or ran out of memory). "
     "It was restarted for the other videos; try this one again later."
@@ -141,6 +138,7 @@ class LocalWhisperTranscriber:
         workers: int = 1,
         cpu_threads: int = 1,
         beam_size: int = 1,
+        nice: int = 10,
         model_label: str | None = None,
     ) -> None:
         self.model_path = str(model_dir_or_name)
@@ -149,6 +147,9 @@ class LocalWhisperTranscriber:
         self.workers = workers
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
+        # Lower CPU priority than the server: /health, job-status and the WebSockets answer at
+        # once however many videos are being transcribed.
+        self.nice = nice
 
     def pool(self) -> WorkerPool:
         """The process's speech pool for this model and layout (shared by every job)."""
@@ -159,6 +160,7 @@ class LocalWhisperTranscriber:
             self.workers,
             self.cpu_threads,
             self.beam_size,
+            self.nice,
         )
         return shared_pool(key, self._make_pool)
 
@@ -171,7 +173,7 @@ class LocalWhisperTranscriber:
         }
         spec = WorkerSpec("adanalysis.ads.speech:SpeechWorker", options)
         return WorkerPool(
-            spec, size=self.workers, env=SPEECH_CHILD_ENV, nice=SPEECH_NICE, name="speech worker"
+            spec, size=self.workers, env=SPEECH_CHILD_ENV, nice=self.nice, name="speech worker"
         )
 
     def warm_up(self) -> None:
@@ -268,5 +270,6 @@ def make_transcriber(settings: Settings) -> Transcriber:
         compute_type=settings.whisper_compute_type,
         workers=workers,
         cpu_threads=threads,
+        nice=settings.speech_nice,
         model_label=label,
     )
