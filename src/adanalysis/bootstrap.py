@@ -3,6 +3,7 @@ the command line and workers alike, so each starts the same way."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.maintenance import make_worker_id
 from adanalysis.jobs.registry import JobRegistry
 from adanalysis.jobs.scheduling import SchedulingPolicy
+from adanalysis.workers import stop_shared_pools
 
 
 def build_job_registry(settings: Settings, *, secrets: SecretBox) -> JobRegistry:
@@ -70,3 +72,5 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
             yield JobRuntime(engine, secret_key, secrets, events, registry, lifecycle, services)
         finally:
             await lifecycle.drain_hooks()
+            # The speech children end with the jobs that used them (a thread: it reaps them).
+            await asyncio.to_thread(stop_shared_pools)

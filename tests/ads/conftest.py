@@ -64,15 +64,22 @@ def ffmpeg() -> str:
 
 
 @pytest.fixture(scope="session")
+def silent_video(tmp_path_factory: pytest.TempPathFactory, ffmpeg: str) -> Path:
+    """A one-second video with no audio track."""
+    silent = tmp_path_factory.mktemp("silent") / "silent.mp4"
+    black = ["-f", "lavfi", "-i", "color=c=black:s=64x64:d=1", "-c:v", "mpeg4"]
+    subprocess.run([ffmpeg, "-loglevel", "error", *black, str(silent)], check=True)
+    return silent
+
+
+@pytest.fixture(scope="session")
 def model_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
 @pytest.fixture(scope="session")
 def local_transcriber(model_data_dir: Path) -> LocalWhisperTranscriber:
-    transcriber = LocalWhisperTranscriber(bundled_model_dir(model_data_dir), num_workers=2)
-    transcriber.load()
-    return transcriber
+    return LocalWhisperTranscriber(bundled_model_dir(model_data_dir), workers=2, cpu_threads=1)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import subprocess
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -146,25 +145,11 @@ async def test_compressed_upload_audio_is_small(
     assert duration is not None and duration > 5
 
 
-async def test_extract_audio_reports_a_missing_audio_track(tmp_path: Path, ffmpeg: str) -> None:
-    silent = tmp_path / "silent.mp4"
-    subprocess.run(
-        [
-            ffmpeg,
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=black:s=64x64:d=1",
-            "-c:v",
-            "mpeg4",
-            str(silent),
-        ],
-        check=True,
-    )
+async def test_extract_audio_reports_a_missing_audio_track(
+    tmp_path: Path, ffmpeg: str, silent_video: Path
+) -> None:
     with pytest.raises(MediaError) as info:
-        await extract_audio(silent, tmp_path / "a.wav", ffmpeg=ffmpeg)
+        await extract_audio(silent_video, tmp_path / "a.wav", ffmpeg=ffmpeg)
     assert info.value.message == NO_AUDIO_MESSAGE
     assert not (tmp_path / "a.wav").exists()
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from tests.ads.running import Running, start
 from tests.conftest import make_settings, sign_up, wait_for_status
+from tests.processes import alive, eventually
 
 from adanalysis.ads.pipeline import ADS_AT, VIDEO_SHARES, VIDEOS_AT
+from adanalysis.ads.transcription import LocalWhisperTranscriber, make_transcriber
 from adanalysis.config import Settings
 from adanalysis.sandbox.graph import MISSING_SOURCE_VIDEO_ID, SandboxConfig, create_graph_sandbox
 from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
@@ -81,28 +83,44 @@ async def test_pipeline_end_to_end_then_skips_everything(pipeline_settings: Sett
         assert (await run.client.get(f"{API}/", headers=other.headers)).json() == []
 
 
-async def test_cancel_mid_transcription_keeps_finished_videos(pipeline_settings: Settings) -> None:
-    """Cancelled within 2 s while transcribing; the videos already analysed stay."""
-    settings = pipeline_settings.model_copy(update={"transcribe_concurrency": 1})
+async def test_cancel_mid_transcription_kills_the_speech_child_and_keeps_finished_videos(
+    pipeline_settings: Settings,
+) -> None:
+    """Cancelled while transcribing: the child doing it is killed at once and replaced."""
+    settings = pipeline_settings.model_copy(update={"speech_workers": 1})
+    transcriber = make_transcriber(settings)
+    assert isinstance(transcriber, LocalWhisperTranscriber)
+    pool = transcriber.pool()  # the process's speech pool the job uses
+
+    def transcribing(job_id: str) -> int | None:
+        return next((w.pid for w in pool.states() if w.owner == job_id), None)
+
     async with Running(settings) as run:
         job_id = await start(run.client, run.user)
-        for _ in range(600):
+        for _ in range(1200):
             job = (
                 await run.client.get(f"{API}/job-status/{job_id}", headers=run.user.headers)
             ).json()
-            if (job["result_count"] or 0) >= 1 and job["message"].startswith("Transcribing"):
+            if (job["result_count"] or 0) >= 1 and transcribing(job_id):
                 break
             await asyncio.sleep(0.05)
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
+        pid = transcribing(job_id)
+        assert pid is not None, job
         assert (
             await run.client.delete(f"{API}/job/{job_id}", headers=run.user.headers)
         ).status_code == 200
+        # The CPU is freed by killing the child, not by waiting for its file to finish (the
+        # time this takes, ~0.1 s, is measured by bench/speech_pool.py, not asserted here).
+        await asyncio.to_thread(eventually, lambda: not alive(pid), "the speech child is killed")
         job = await wait_for_status(
-            run.client, job_id, run.user.headers, {"cancelled", "completed", "failed"}, timeout=2
+            run.client, job_id, run.user.headers, {"cancelled", "completed", "failed"}
         )
-        assert loop.time() - t0 < 2
         assert job["status"] == "cancelled"
+        await asyncio.to_thread(
+            eventually,
+            lambda: [w.pid for w in pool.states()] not in ([], [pid]),
+            "a replacement child",
+        )
         kept = await run.analyses()
         assert 1 <= len(kept) < len(SAMPLES)
         assert job["result_count"] == len(kept)

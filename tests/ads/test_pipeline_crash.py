@@ -1,7 +1,6 @@
-"""A real server killed with SIGKILL mid-analysis resumes the job without redoing saved videos.
-
-It also leaves nothing behind: the kill strands temporary folders (video and audio) that the
-restart sweeps before resuming.
+"""A real server killed with SIGKILL mid-analysis: no speech process outlives it, the job resumes
+without redoing saved videos, and the temporary folders (video and audio) the kill strands are
+swept by the restart before it resumes.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.jobs.support import service_for, services_for
 from tests.jobs.test_recovery import ROOT, _free_port, _wait_healthy, wait_until
+from tests.processes import alive, children_of, eventually, maps_of
 
 from adanalysis.ads.credentials import save_credentials
 from adanalysis.ads.jobs import start_ad_analysis_job
@@ -39,7 +39,7 @@ def _serve(settings: Settings, port: int, log: Path, model: Path) -> subprocess.
         "ADANALYSIS_SECRET_KEY": SECRET,
         "ADANALYSIS_SANDBOX": "true",
         "ADANALYSIS_SANDBOX_DOWNLOAD_LATENCY_SECONDS": "0.3",
-        "ADANALYSIS_TRANSCRIBE_CONCURRENCY": "1",
+        "ADANALYSIS_SPEECH_WORKERS": "1",
         "ADANALYSIS_WHISPER_MODEL": str(model),
         "ADANALYSIS_HEARTBEAT_INTERVAL_SECONDS": "0.5",
         "PYTHONPATH": str(ROOT),
@@ -88,8 +88,15 @@ async def test_sigkill_mid_analysis_resumes_without_redoing_videos(
         while len(await _analyses(session_factory)) < 2 or not _workdirs(settings):
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             await asyncio.sleep(0.05)
+        children = children_of(proc.pid)
+        speech = [pid for pid in children if "ctranslate2" in maps_of(pid)]
+        assert speech, "the speech model runs in a child process"
+        # ...and not in the server: no speech library, no BLAS in the process that serves.
+        server_maps = maps_of(proc.pid)
+        assert "ctranslate2" not in server_maps and "openblas" not in server_maps
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        eventually(lambda: not any(alive(pid) for pid in children), "children die with the server")
         stranded = _workdirs(settings)
         assert stranded and all(job_id in name for name in stranded), stranded
         before = await _analyses(session_factory)

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from tests.processes import eventually
 
 from adanalysis.ads.errors import (
+    MediaError,
     OpenAIAuthError,
     OpenAIError,
     OpenAIQuotaError,
     TranscriptionError,
 )
+from adanalysis.ads.media import NO_AUDIO_MESSAGE
 from adanalysis.ads.transcription import (
+    CRASHED_MESSAGE,
+    UNREADABLE_MESSAGE,
     LocalWhisperTranscriber,
     OpenAITranscriber,
     Transcript,
     bundled_model_dir,
     make_transcriber,
+    speech_layout,
 )
 from adanalysis.config import Settings
 from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
+from adanalysis.workers import work_owner
 
 API_KEY = "sk-test-SUPERSECRET-0123456789"
 
@@ -63,6 +73,7 @@ def test_make_transcriber_picks_openai_or_local(model_data_dir: Path) -> None:
     local = make_transcriber(Settings(data_dir=model_data_dir))
     assert isinstance(local, LocalWhisperTranscriber)
     assert (local.name, local.model) == ("local", "whisper-base")
+    assert (local.workers, local.cpu_threads) == speech_layout(Settings())
     remote = make_transcriber(Settings(data_dir=model_data_dir, openai_api_key=SecretStr(API_KEY)))
     assert isinstance(remote, OpenAITranscriber)
     assert (remote.name, remote.model) == ("openai", "whisper-1")
@@ -167,15 +178,96 @@ async def test_vad_transcription_works_offline(
     # The VAD model ships inside faster-whisper: nothing is fetched.
     name = "coffee_question.mp4"
     transcriber = LocalWhisperTranscriber(whisper_dir, vad_filter=True, beam_size=1)
-    transcript = await transcriber.transcribe(sample_wavs[name])
+    try:
+        transcript = await transcriber.transcribe(sample_wavs[name])
+    finally:
+        transcriber.pool().stop()
     for keyword in catalog[name]["keywords"]:
         assert keyword[:5] in transcript.text.lower()
 
 
-def test_a_model_name_that_is_not_installed_fails_clearly() -> None:
+async def test_a_model_name_that_is_not_installed_fails_clearly() -> None:
     # "small" resolves only from the local model cache; with none there, no download is tried.
-    transcriber = make_transcriber(Settings(whisper_model="small"))
+    transcriber = make_transcriber(Settings(whisper_model="small", speech_workers=1))
     assert isinstance(transcriber, LocalWhisperTranscriber)
-    with pytest.raises(TranscriptionError) as info:
-        transcriber.load()
+    try:
+        with pytest.raises(TranscriptionError) as info:
+            await transcriber.transcribe(Path("anything.mp4"))
+    finally:
+        transcriber.pool().stop()
     assert info.value.fatal
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads", "layout"),
+    [
+        (2, 0, 0, (2, 1)),  # the default: one child per core, one thread each
+        (8, 0, 0, (8, 1)),
+        (2, 1, 0, (1, 2)),  # one child gets every core's thread
+        (8, 3, 0, (3, 2)),
+        (2, 2, 4, (2, 4)),  # explicit threads win
+        (1, 0, 0, (1, 1)),
+    ],
+)
+def test_the_speech_pool_is_sized_from_the_cores(
+    cores: int, workers: int, threads: int, layout: tuple[int, int]
+) -> None:
+    settings = Settings(speech_workers=workers, whisper_cpu_threads=threads)
+    assert speech_layout(settings, cores=cores) == layout
+
+
+async def test_a_video_without_sound_fails_with_the_no_audio_message(
+    local_transcriber: LocalWhisperTranscriber, silent_video: Path
+) -> None:
+    with pytest.raises(MediaError) as info:
+        await local_transcriber.transcribe(silent_video)
+    assert info.value.message == NO_AUDIO_MESSAGE
+    assert not info.value.fatal
+
+
+async def test_a_damaged_file_fails_that_video_only(
+    local_transcriber: LocalWhisperTranscriber, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 1000)
+    with pytest.raises(MediaError) as info:
+        await local_transcriber.transcribe(damaged)
+    assert info.value.message == UNREADABLE_MESSAGE
+    assert not info.value.fatal
+
+
+async def test_a_model_that_cannot_load_fails_the_job_with_advice(tmp_path: Path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"not a model")
+    broken = LocalWhisperTranscriber(tmp_path, workers=1, cpu_threads=1)
+    try:
+        with pytest.raises(TranscriptionError) as info:
+            await broken.transcribe(Path("anything.mp4"))
+    finally:
+        broken.pool().stop()
+    assert info.value.message == (
+        "The local speech model could not be loaded. Please check the installation."
+    )
+    assert info.value.fatal
+
+
+async def test_a_speech_child_killed_by_the_system_fails_only_that_video(
+    local_transcriber: LocalWhisperTranscriber, samples_dir: Path
+) -> None:
+    """As when the kernel kills a child for memory: that video fails, a new child takes over."""
+    pool = local_transcriber.pool()
+    work_owner.set("job-oom")
+    task = asyncio.create_task(local_transcriber.transcribe(samples_dir / "coffee_question.mp4"))
+
+    def busy() -> int | None:
+        return next((w.pid for w in pool.states() if w.owner == "job-oom"), None)
+
+    await asyncio.to_thread(eventually, lambda: busy() is not None, "a child transcribes")
+    pid = busy()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(TranscriptionError) as info:
+        await task
+    assert info.value.message == CRASHED_MESSAGE
+    assert not info.value.fatal
+    again = await local_transcriber.transcribe(samples_dir / "coffee_question.mp4")
+    assert "coffee" in again.text.lower()

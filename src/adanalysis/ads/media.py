@@ -1,4 +1,8 @@
-"""Bounded streamed video download and audio extraction with ffmpeg."""
+"""Bounded streamed video download, and audio conversion with ffmpeg for the OpenAI upload.
+
+ffmpeg is forked from the API process, which is safe because that process runs no BLAS or
+speech model (those live in the speech pool's spawned children, which decode with PyAV).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import logging
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +21,7 @@ import anyio
 import httpx
 
 from adanalysis.ads.errors import MediaError, NetworkTimeoutError
+from adanalysis.workers import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +126,27 @@ def _stderr_tail(stderr: bytes, limit: int = 300) -> str:
     return " | ".join(lines[-3:])[-limit:]
 
 
+_ffmpeg_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _ffmpeg_slot() -> asyncio.Semaphore:
+    """The ffmpeg runs allowed at once in this process: one per core, however many jobs ask."""
+    loop = asyncio.get_running_loop()
+    slot = _ffmpeg_slots.get(loop)
+    if slot is None:
+        slot = _ffmpeg_slots[loop] = asyncio.Semaphore(available_cores())
+    return slot
+
+
 async def _run_ffmpeg(args: list[str]) -> tuple[int, bytes]:
     """Run ffmpeg; on cancellation kill it and reap it before re-raising."""
+    async with _ffmpeg_slot():
+        return await _run_ffmpeg_now(args)
+
+
+async def _run_ffmpeg_now(args: list[str]) -> tuple[int, bytes]:
     proc = await asyncio.create_subprocess_exec(
         *args,
         stdin=asyncio.subprocess.DEVNULL,

@@ -25,13 +25,19 @@ from adanalysis.ads.errors import AdAnalysisError, NetworkTimeoutError
 from adanalysis.ads.facebook import Ad, GraphClient, VideoSource
 from adanalysis.ads.insights import Analyzer, make_analyzer
 from adanalysis.ads.models import AdAnalysis
-from adanalysis.ads.transcription import Transcriber, Transcript, make_transcriber
+from adanalysis.ads.transcription import (
+    LocalWhisperTranscriber,
+    Transcriber,
+    Transcript,
+    make_transcriber,
+)
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
 from adanalysis.jobs.context import JobContext
 from adanalysis.jobs.errors import JobError
 from adanalysis.jobs.registry import JobOutcome
 from adanalysis.jobs.wording import plural
+from adanalysis.workers import work_owner
 
 log = logging.getLogger(__name__)
 # Graph calls in flight while resolving video URLs.
@@ -78,6 +84,8 @@ ENGINE_SETTINGS = {
     "whisper_beam_size",
     "whisper_vad",
     "transcribe_concurrency",
+    "speech_workers",
+    "speech_nice",
 }
 
 
@@ -100,6 +108,8 @@ def _engine_key(settings: Settings) -> str:
 
 async def run_ad_analysis(ctx: JobContext, *, secrets: SecretBox) -> JobOutcome:
     """Fetch the ads, then download, transcribe, analyse and save each new video."""
+    # The speech pool serves jobs in turn by this owner (set in the job's own task context).
+    work_owner.set(ctx.job_id)
     return await Pipeline(ctx, await engines_for(ctx), secrets=secrets).run()
 
 
@@ -126,6 +136,9 @@ class Pipeline:
         await self._reconcile_earlier_attempts()
         token = await self._token()
         accounts = self._accounts()
+        if isinstance(self.engines.transcriber, LocalWhisperTranscriber):
+            # The speech children load the model while the ads are fetched and downloaded.
+            self.engines.transcriber.warm_up()
         async with GraphClient.from_settings(self.settings, access_token=token) as graph:
             ads = await self._fetch_ads(graph, accounts)
             await self._fetch_performance(graph, ads)
@@ -271,12 +284,13 @@ class Pipeline:
     async def _process(self, work: list[VideoWork]) -> None:
         """Download, transcribe and analyse videos concurrently, each stage with its own limit."""
         s = self.settings
+        in_flight = self._transcriptions_in_flight()
         stages = _Stages(
             download=asyncio.Semaphore(s.download_concurrency),
-            transcribe=asyncio.Semaphore(s.transcribe_concurrency),
+            transcribe=asyncio.Semaphore(in_flight),
             analyse=asyncio.Semaphore(s.analyze_concurrency),
             # Bounds the videos on disk at once: downloads must not run far ahead of transcription.
-            on_disk=asyncio.Semaphore(s.download_concurrency + s.transcribe_concurrency),
+            on_disk=asyncio.Semaphore(s.download_concurrency + in_flight),
         )
         await self._report()
         tmp_root = s.data_dir / "tmp"
@@ -284,6 +298,15 @@ class Pipeline:
         await asyncio.to_thread(workdirs.remove_job_workdirs, tmp_root, self.ctx.job_id)
         async with httpx.AsyncClient(timeout=s.download_timeout_seconds) as http:
             await _gather_all(self._one_video(item, stages, http, tmp_root) for item in work)
+
+    def _transcriptions_in_flight(self) -> int:
+        """Videos this job hands the transcriber at once."""
+        transcriber = self.engines.transcriber
+        if isinstance(transcriber, LocalWhisperTranscriber):
+            # The pool bounds the CPU for the whole process and serves jobs in turn: its size
+            # keeps every child busy when this job runs alone; more would only wait on disk.
+            return transcriber.workers
+        return self.settings.transcribe_concurrency  # OpenAI uploads: I/O-bound
 
     async def _one_video(
         self, item: VideoWork, stages: _Stages, http: httpx.AsyncClient, tmp_root: Path
@@ -295,13 +318,13 @@ class Pipeline:
                 with workdirs.job_workdir(tmp_root, self.ctx.job_id) as workdir:
                     async with stages.download:
                         self.ctx.check_cancelled()
-                        audio = await self._download_audio(item, http, workdir)
+                        media_file = await self._download(item, http, workdir)
                     self.downloaded += 1
                     stage = "transcribe"
                     await self._report()
                     async with stages.transcribe:
                         self.ctx.check_cancelled()
-                        transcript = await self.engines.transcriber.transcribe(audio)
+                        transcript = await self.engines.transcriber.transcribe(media_file)
             self.transcribed += 1
             stage = "analyse"
             await self._report()
@@ -322,9 +345,8 @@ class Pipeline:
             log.debug("video %s failed while it was at the %s stage", item.video_id, stage)
             await self._report()
 
-    async def _download_audio(
-        self, item: VideoWork, http: httpx.AsyncClient, workdir: Path
-    ) -> Path:
+    async def _download(self, item: VideoWork, http: httpx.AsyncClient, workdir: Path) -> Path:
+        """The file the transcriber takes: the video itself (local), or a small MP3 (OpenAI)."""
         assert item.source is not None
         video = workdir / "video.mp4"
         # A stalled CDN connection is often fine on the next try; other failures are final.
@@ -343,11 +365,10 @@ class Pipeline:
                     max_bytes=self.settings.max_video_bytes,
                     timeout=self.settings.download_timeout_seconds,
                 )
+        if self.engines.transcriber.name != "openai":
+            return video  # the speech child decodes it with PyAV: no ffmpeg child needed
         ffmpeg = media.ffmpeg_executable(self.settings.ffmpeg_path)
-        if self.engines.transcriber.name == "openai":
-            audio = await media.compress_audio_for_upload(video, workdir, ffmpeg=ffmpeg)
-        else:
-            audio = await media.extract_audio(video, workdir / "audio.wav", ffmpeg=ffmpeg)
+        audio = await media.compress_audio_for_upload(video, workdir, ffmpeg=ffmpeg)
         video.unlink(missing_ok=True)  # the audio is all later stages need
         return audio
 

@@ -1,4 +1,4 @@
-"""Transcribers: the OpenAI Whisper API, or faster-whisper on the CPU with a bundled model."""
+"""Transcribers: the OpenAI Whisper API, or faster-whisper in the speech pool (bundled model)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from adanalysis.ads.errors import TranscriptionError
-from adanalysis.ads.media import OPENAI_UPLOAD_LIMIT_BYTES
+from adanalysis.ads import speech
+from adanalysis.ads.errors import MediaError, TranscriptionError
+from adanalysis.ads.media import NO_AUDIO_MESSAGE, OPENAI_UPLOAD_LIMIT_BYTES
 from adanalysis.ads.openai_errors import OpenAIEngine
+from adanalysis.workers import (
+    WorkerCrashed,
+    WorkerError,
+    WorkerPool,
+    WorkerSpec,
+    WorkerStartError,
+    available_cores,
+    shared_pool,
+)
 
 if TYPE_CHECKING:
     from adanalysis.config import Settings
@@ -88,32 +98,35 @@ class OpenAITranscriber(OpenAIEngine):
         )
 
 
-_models: dict[tuple[str, str, int, int], Any] = {}
-_models_lock = threading.Lock()
+# Thread counts the speech children's libraries read from the environment when they load:
+# numpy's OpenBLAS (the feature extractor) and OpenMP. CTranslate2 takes cpu_threads instead.
+SPEECH_CHILD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+CRASHED_MESSAGE = (
+    "The speech worker stopped while transcribing this video (it crashed or ran out of memory). "
+    "It was restarted for the other videos; try this one again later."
+)
+UNREADABLE_MESSAGE = "Could not read this video's audio (the file may be damaged)."
 
 
-def _load_whisper(model: str, compute_type: str, cpu_threads: int, num_workers: int) -> Any:
-    """The faster-whisper model for these options, loaded once per process and shared."""
-    key = (model, compute_type, cpu_threads, num_workers)
-    with _models_lock:
-        if key not in _models:
-            from faster_whisper import WhisperModel
+def default_speech_workers(cores: int) -> int:
+    """Speech processes for a machine with this many cores (measured: see docs/speech.md)."""
+    return max(1, cores)
 
-            log.info("Loading the local speech model from %s", model)
-            # local_files_only: a model name resolves only from the local cache, never a download.
-            _models[key] = WhisperModel(
-                model,
-                device="cpu",
-                compute_type=compute_type,
-                cpu_threads=cpu_threads,
-                num_workers=num_workers,
-                local_files_only=True,
-            )
-        return _models[key]
+
+def speech_layout(settings: Settings, cores: int | None = None) -> tuple[int, int]:
+    """(processes, CPU threads per process) for the local speech pool, from the settings."""
+    cores = cores or available_cores()
+    workers = settings.speech_workers or default_speech_workers(cores)
+    threads = settings.whisper_cpu_threads or max(1, cores // workers)
+    return workers, threads
 
 
 class LocalWhisperTranscriber:
-    """faster-whisper on the CPU; the model loads lazily on first use and is shared."""
+    """faster-whisper on the CPU in the process-wide speech pool (spawned children, not threads)."""
+
+    # Each child loads the model once and decodes the media file itself with PyAV, so the API
+    # process runs no speech model, no BLAS and no ffmpeg for this engine. A job cancelled while
+    # one of its files is transcribed gets that child killed (and replaced).
 
     name = "local"
 
@@ -122,59 +135,82 @@ class LocalWhisperTranscriber:
         model_dir_or_name: str | Path,
         *,
         compute_type: str = "int8",
-        cpu_threads: int = 0,
-        num_workers: int = 1,
+        workers: int = 1,
+        cpu_threads: int = 1,
         beam_size: int = 1,
         vad_filter: bool = False,
+        nice: int = 10,
         model_label: str | None = None,
     ) -> None:
         self.model_path = str(model_dir_or_name)
         self.model = model_label or Path(self.model_path).name or self.model_path
         self.compute_type = compute_type
+        self.workers = workers
         self.cpu_threads = cpu_threads
-        self.num_workers = num_workers
         self.beam_size = beam_size
         self.vad_filter = vad_filter
+        # Lower CPU priority than the server: /health, job-status and the WebSockets answer at
+        # once however many videos are being transcribed.
+        self.nice = nice
 
-    def load(self) -> Any:
-        """The loaded model (blocking; call from a thread or at startup)."""
+    def pool(self) -> WorkerPool:
+        """The process's speech pool for this model and layout (shared by every job)."""
+        key = (
+            "speech",
+            self.model_path,
+            self.compute_type,
+            self.workers,
+            self.cpu_threads,
+            self.beam_size,
+            self.vad_filter,
+            self.nice,
+        )
+        return shared_pool(key, self._make_pool)
+
+    def _make_pool(self) -> WorkerPool:
+        options = {
+            "model": self.model_path,
+            "compute_type": self.compute_type,
+            "cpu_threads": self.cpu_threads,
+            "beam_size": self.beam_size,
+            "vad_filter": self.vad_filter,
+        }
+        spec = WorkerSpec("adanalysis.ads.speech:SpeechWorker", options)
+        return WorkerPool(
+            spec, size=self.workers, env=SPEECH_CHILD_ENV, nice=self.nice, name="speech worker"
+        )
+
+    def warm_up(self) -> None:
+        """Start the children now (they load the model in the background); returns at once."""
+        self.pool().start()
+
+    async def transcribe(self, audio: Path) -> Transcript:
+        """Transcribe a video or audio file in a speech child; the language is detected."""
         try:
-            return _load_whisper(
-                self.model_path, self.compute_type, self.cpu_threads, self.num_workers
-            )
-        except Exception as exc:
-            log.exception("Could not load the local speech model")
+            answer: dict[str, Any] = await self.pool().run({"path": str(audio)})
+        except WorkerStartError as exc:
+            log.error("The local speech model could not be loaded: %s", exc)
             raise TranscriptionError(
                 "The local speech model could not be loaded. Please check the installation.",
                 fatal=True,
             ) from exc
-
-    def _transcribe_sync(self, audio: Path) -> Transcript:
-        model = self.load()
-        try:
-            raw_segments, info = model.transcribe(
-                str(audio),
-                beam_size=self.beam_size,
-                vad_filter=self.vad_filter,
-                condition_on_previous_text=False,
-            )
-            segments = [
-                Segment(start=round(s.start, 2), end=round(s.end, 2), text=s.text.strip())
-                for s in raw_segments  # a generator: the decoding happens here
-            ]
-        except Exception as exc:
-            log.warning("Local transcription failed: %s", type(exc).__name__)
+        except WorkerCrashed as exc:
+            log.warning("A speech worker died transcribing %s: %s", audio.name, exc)
+            raise TranscriptionError(CRASHED_MESSAGE) from exc
+        except WorkerError as exc:
+            log.warning("Local transcription failed: %s", exc)
             raise TranscriptionError("Could not transcribe this video.") from exc
+        if answer.get("error") == speech.NO_AUDIO:
+            raise MediaError(NO_AUDIO_MESSAGE)
+        if answer.get("error") == speech.UNREADABLE:
+            raise MediaError(UNREADABLE_MESSAGE)
+        segments = [Segment(**s) for s in answer["segments"] if s["text"]]
         return Transcript(
-            text=" ".join(s.text for s in segments if s.text).strip(),
-            language=info.language,
-            duration=info.duration,
-            segments=[s for s in segments if s.text],
+            text=" ".join(s.text for s in segments).strip(),
+            language=answer["language"],
+            duration=answer["duration"],
+            segments=segments,
         )
-
-    async def transcribe(self, audio: Path) -> Transcript:
-        """Transcribe audio in a worker thread; the language is detected."""
-        return await asyncio.to_thread(self._transcribe_sync, audio)
 
 
 def _package_data(package: str) -> Path:
@@ -232,12 +268,14 @@ def make_transcriber(settings: Settings) -> Transcriber:
         label = Path(settings.whisper_model).name
     else:
         model, label = bundled_model_dir(settings.data_dir), BUNDLED_MODEL_NAME
+    workers, threads = speech_layout(settings)
     return LocalWhisperTranscriber(
         model,
         compute_type=settings.whisper_compute_type,
-        cpu_threads=settings.whisper_cpu_threads,
-        num_workers=settings.transcribe_concurrency,
+        workers=workers,
+        cpu_threads=threads,
         beam_size=settings.whisper_beam_size,
         vad_filter=settings.whisper_vad,
+        nice=settings.speech_nice,
         model_label=label,
     )
