@@ -196,6 +196,11 @@ async def watch(
             if doc["status"] in {"completed", "failed", "cancelled"}:
                 job.ended, job.status = now, doc["status"]
                 job.analysed = doc.get("result_count") or 0
+                # A video that failed says why: print it, so a short count can be explained.
+                for result in doc.get("results") or []:
+                    if result.get("status") != "analyzed":
+                        video, why = result.get("video_id"), result.get("error", "")
+                        print(f"  ! {job.user}: video {video} {result.get('status')} {why}")
         await asyncio.sleep(PROBE_INTERVAL)
 
 
