@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +15,9 @@ from adanalysis.jobs.errors import JobCancelled
 from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.models import BackgroundJob
 from adanalysis.jobs.registry import JobRegistry
+from adanalysis.jobs.stages import stage_of
 
-_DIGITS = re.compile(r"\d+")
-
-
-def stage_of(message: str) -> str:
-    """The stage a progress message names: 'Transcribing videos (3/8)' and '(4/8)' are one stage."""
-    return _DIGITS.sub("#", message)
+__all__ = ["JobContext", "JobServices", "stage_of"]
 
 
 @dataclass

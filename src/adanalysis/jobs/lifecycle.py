@@ -34,6 +34,7 @@ from adanalysis.jobs.models import (
     JobStatus,
 )
 from adanalysis.jobs.schemas import JobDocument
+from adanalysis.jobs.stages import enter_stage, leave_stage, stage_of
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,10 @@ class JobLifecycle:
         results: list[Any],
         result_count: int,
     ) -> BackgroundJob:
-        """Record progress of a job worker_id runs."""
+        """Record progress of a job worker_id runs, and when its stage changes."""
         now = utcnow()
+        # In the same transaction as the progress write: refused together, kept together.
+        await enter_stage(session, job_id=job_id, stage=stage_of(message), now=now)
         return await self._apply(
             session,
             Transition.PROGRESS,
@@ -254,6 +257,7 @@ class JobLifecycle:
         self, session: AsyncSession, *, job_id: str, worker_id: str, **values: Any
     ) -> BackgroundJob:
         """running -> pending after a graceful stop, giving the attempt back."""
+        await leave_stage(session, job_id=job_id, now=utcnow())
         return await self._apply(
             session,
             Transition.REQUEUE,
@@ -271,6 +275,7 @@ class JobLifecycle:
         self, session: AsyncSession, *, job_id: str, worker_id: str, message: str
     ) -> BackgroundJob:
         """running -> pending for a job whose worker (worker_id) died; the attempt counts."""
+        await leave_stage(session, job_id=job_id, now=utcnow())
         return await self._apply(
             session,
             Transition.RECOVER,
@@ -324,6 +329,7 @@ class JobLifecycle:
         started_at: datetime | None = final.pop("started_at", None)
         if started_at is not None:
             final["actual_duration_seconds"] = max(0, round((now - started_at).total_seconds()))
+        await leave_stage(session, job_id=job_id, now=now)
         return await self._apply(
             session,
             transition,
