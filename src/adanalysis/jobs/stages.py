@@ -20,9 +20,7 @@ def stage_of(message: str) -> str:
     return _DIGITS.sub("#", message)[:STAGE_MAX]
 
 
-async def enter_stage(
-    session: AsyncSession, *, job_id: str, stage: str, now: datetime
-) -> None:
+async def enter_stage(session: AsyncSession, *, job_id: str, stage: str, now: datetime) -> None:
     """Close the job's open stage and open `stage`, unless `stage` is the one already open."""
     row = (
         await session.execute(

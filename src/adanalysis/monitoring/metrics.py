@@ -1,0 +1,307 @@
+"""Job metrics computed by the database: aggregate queries on indexed columns, never every row."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adanalysis.db import utcnow
+from adanalysis.jobs.models import BackgroundJob, JobStageTiming, JobStatus
+from adanalysis.monitoring.schemas import (
+    DayActivity,
+    DurationBucket,
+    Durations,
+    ErrorPattern,
+    HeatCell,
+    JobMetrics,
+    MetricsRange,
+    Queue,
+    StageTime,
+    SuccessRate,
+    SuccessWindows,
+)
+
+RANGES = {
+    MetricsRange.DAY: timedelta(days=1),
+    MetricsRange.WEEK: timedelta(days=7),
+    MetricsRange.MONTH: timedelta(days=30),
+    MetricsRange.QUARTER: timedelta(days=90),
+}
+# Upper bounds (seconds) of the duration histogram's buckets; a last open bucket follows.
+DURATION_BUCKETS = (30, 60, 120, 300, 600, 1800, 3600)
+# Rows kept of the long-tailed lists.
+MAX_STAGES = 30
+MAX_ERROR_CODES = 20
+
+J = BackgroundJob
+_COMPLETED = JobStatus.COMPLETED.value
+_FAILED = JobStatus.FAILED.value
+_CANCELLED = JobStatus.CANCELLED.value
+
+
+class _Calendar:
+    """Day, hour and weekday of a timestamp column in UTC, in the session's SQL dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+
+    def day(self, column: Any) -> Any:
+        if self.sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+            return func.strftime("%Y-%m-%d", column)
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+
+    def hour(self, column: Any) -> Any:
+        if self.sqlite:
+            return cast(func.strftime("%H", column), Integer)
+        return cast(func.extract("hour", func.timezone("UTC", column)), Integer)
+
+    def sunday_based_weekday(self, column: Any) -> Any:
+        if self.sqlite:
+            return cast(func.strftime("%w", column), Integer)
+        return cast(func.extract("dow", func.timezone("UTC", column)), Integer)
+
+
+def _count_if(*conditions: Any) -> Any:
+    return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
+
+
+def _rate(completed: int, failed: int) -> float | None:
+    ended = completed + failed
+    return completed / ended if ended else None
+
+
+async def job_metrics(
+    session: AsyncSession, *, range_: MetricsRange = MetricsRange.WEEK, now: datetime | None = None
+) -> JobMetrics:
+    """Every figure of the admin page for the range ending now."""
+    now = now or utcnow()
+    since = now - RANGES[range_]
+    calendar = _Calendar(session.get_bind().dialect.name)
+    engagement, active_users = await _engagement(session, calendar, since, now)
+    return JobMetrics(
+        range=range_,
+        since=since,
+        generated_at=now,
+        success=await _success_windows(session, now),
+        durations=await _durations(session, since),
+        stages=await _stages(session, since),
+        peak_usage=await _peak_usage(session, calendar, since),
+        errors=await _errors(session, since),
+        engagement=engagement,
+        active_users=active_users,
+        queue=await _queue(session, now),
+    )
+
+
+async def _success_windows(session: AsyncSession, now: datetime) -> SuccessWindows:
+    day, week, month = now - timedelta(days=1), now - timedelta(days=7), now - timedelta(days=30)
+    done, failed = J.status == _COMPLETED, J.status == _FAILED
+    row = (
+        await session.execute(
+            select(
+                _count_if(done, J.completed_at >= day),
+                _count_if(failed, J.completed_at >= day),
+                _count_if(done, J.completed_at >= week),
+                _count_if(failed, J.completed_at >= week),
+                _count_if(done),
+                _count_if(failed),
+            ).where(J.status.in_((_COMPLETED, _FAILED)), J.completed_at >= month)
+        )
+    ).one()
+    c = [int(value) for value in row]
+    return SuccessWindows(
+        day=SuccessRate(completed=c[0], failed=c[1], rate=_rate(c[0], c[1])),
+        week=SuccessRate(completed=c[2], failed=c[3], rate=_rate(c[2], c[3])),
+        month=SuccessRate(completed=c[4], failed=c[5], rate=_rate(c[4], c[5])),
+    )
+
+
+async def _durations(session: AsyncSession, since: datetime) -> Durations:
+    measured = (
+        J.status == _COMPLETED,
+        J.completed_at >= since,
+        J.actual_duration_seconds.is_not(None),
+    )
+    seconds = J.actual_duration_seconds
+    lowers = (0, *DURATION_BUCKETS)
+    bucket_counts = [
+        _count_if(seconds >= lower, seconds < upper)
+        for lower, upper in zip(lowers, DURATION_BUCKETS, strict=False)
+    ]
+    bucket_counts.append(_count_if(seconds >= DURATION_BUCKETS[-1]))
+    with_videos = J.result_count > 0
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.avg(seconds),
+                func.sum(case((with_videos, seconds), else_=0)),
+                func.sum(case((with_videos, J.result_count), else_=0)),
+                *bucket_counts,
+            ).where(*measured)
+        )
+    ).one()
+    count = int(row[0])
+    p95 = None
+    if count:
+        # Nearest rank: the smallest duration that at least 95 % of the jobs do not exceed.
+        rank = math.ceil(0.95 * count)
+        p95 = (
+            await session.execute(
+                select(seconds).where(*measured).order_by(seconds).offset(rank - 1).limit(1)
+            )
+        ).scalar_one()
+    video_seconds, videos = int(row[2] or 0), int(row[3] or 0)
+    uppers: list[int | None] = [*DURATION_BUCKETS, None]
+    return Durations(
+        count=count,
+        average_seconds=float(row[1]) if row[1] is not None else None,
+        p95_seconds=p95,
+        seconds_per_video=video_seconds / videos if videos else None,
+        buckets=[
+            DurationBucket(le_seconds=u, count=int(c)) for u, c in zip(uppers, row[4:], strict=True)
+        ],
+    )
+
+
+async def _stages(session: AsyncSession, since: datetime) -> list[StageTime]:
+    T = JobStageTiming
+    total = func.sum(T.duration_ms)
+    rows = await session.execute(
+        select(T.stage, func.count(), func.avg(T.duration_ms), total)
+        .where(T.started_at >= since, T.duration_ms.is_not(None))
+        .group_by(T.stage)
+        .order_by(total.desc(), T.stage)
+        .limit(MAX_STAGES)
+    )
+    return [
+        StageTime(stage=stage, count=int(n), average_ms=float(avg), total_ms=int(ms))
+        for stage, n, avg, ms in rows
+    ]
+
+
+async def _peak_usage(
+    session: AsyncSession, calendar: _Calendar, since: datetime
+) -> list[HeatCell]:
+    weekday = calendar.sunday_based_weekday(J.created_at)
+    hour = calendar.hour(J.created_at)
+    rows = await session.execute(
+        select(weekday, hour, func.count()).where(J.created_at >= since).group_by(weekday, hour)
+    )
+    cells = [
+        # Monday first (ISO order); both databases count from Sunday = 0.
+        HeatCell(weekday=(int(dow) + 6) % 7, hour=int(h), count=int(n))
+        for dow, h, n in rows
+    ]
+    return sorted(cells, key=lambda cell: (cell.weekday, cell.hour))
+
+
+async def _errors(session: AsyncSession, since: datetime) -> list[ErrorPattern]:
+    failed = (J.status == _FAILED, J.completed_at >= since)
+    count = func.count()
+    rows = (
+        await session.execute(
+            select(J.error_code, count)
+            .where(*failed)
+            .group_by(J.error_code)
+            .order_by(count.desc(), J.error_code)
+            .limit(MAX_ERROR_CODES)
+        )
+    ).all()
+    patterns = []
+    for code, n in rows:
+        same_code = J.error_code.is_(None) if code is None else J.error_code == code
+        example = (
+            await session.execute(
+                select(J.id, J.error_message, J.completed_at)
+                .where(*failed, same_code)
+                .order_by(J.completed_at.desc(), J.id.desc())
+                .limit(1)
+            )
+        ).first()
+        patterns.append(
+            ErrorPattern(
+                error_code=code,
+                count=int(n),
+                last_at=example[2] if example else None,
+                example_message=example[1] if example else None,
+                example_job_id=example[0] if example else None,
+            )
+        )
+    return patterns
+
+
+async def _engagement(
+    session: AsyncSession, calendar: _Calendar, since: datetime, now: datetime
+) -> tuple[list[DayActivity], int]:
+    created_day = calendar.day(J.created_at)
+    created = {
+        day: (int(n), int(users))
+        for day, n, users in await session.execute(
+            select(created_day, func.count(), func.count(J.user_id.distinct()))
+            .where(J.created_at >= since)
+            .group_by(created_day)
+        )
+    }
+    ended_day = calendar.day(J.completed_at)
+    ended: dict[tuple[str, str], int] = {
+        (day, status): int(n)
+        for day, status, n in await session.execute(
+            select(ended_day, J.status, func.count())
+            .where(J.status.in_((_COMPLETED, _FAILED, _CANCELLED)), J.completed_at >= since)
+            .group_by(ended_day, J.status)
+        )
+    }
+    active_users = (
+        await session.execute(select(func.count(J.user_id.distinct())).where(J.created_at >= since))
+    ).scalar_one()
+    days = []
+    day = since.date()
+    while day <= now.date():
+        key = day.isoformat()
+        n, users = created.get(key, (0, 0))
+        completed, failed = ended.get((key, _COMPLETED), 0), ended.get((key, _FAILED), 0)
+        days.append(
+            DayActivity(
+                day=key,
+                created=n,
+                active_users=users,
+                completed=completed,
+                failed=failed,
+                cancelled=ended.get((key, _CANCELLED), 0),
+                success_rate=_rate(completed, failed),
+            )
+        )
+        day += timedelta(days=1)
+    return days, int(active_users)
+
+
+async def _queue(session: AsyncSession, now: datetime) -> Queue:
+    row = (
+        await session.execute(
+            select(
+                _count_if(J.status == JobStatus.PENDING.value),
+                _count_if(J.status == JobStatus.RUNNING.value),
+                func.min(case((J.status == JobStatus.PENDING.value, J.created_at))),
+            ).where(J.status.in_((JobStatus.PENDING.value, JobStatus.RUNNING.value)))
+        )
+    ).one()
+    oldest = row[2]
+    if isinstance(oldest, str):  # SQLite: MIN over a CASE loses the column's type
+        oldest = _parse_sqlite_time(oldest)
+    return Queue(
+        pending=int(row[0]),
+        running=int(row[1]),
+        oldest_pending_at=oldest,
+        oldest_pending_age_seconds=(now - oldest).total_seconds() if oldest else None,
+    )
+
+
+def _parse_sqlite_time(value: str) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
