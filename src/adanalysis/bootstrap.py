@@ -21,6 +21,7 @@ from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.maintenance import make_worker_id
 from adanalysis.jobs.registry import JobRegistry
 from adanalysis.jobs.scheduling import SchedulingPolicy
+from adanalysis.monitoring.prometheus import install_job_metrics
 from adanalysis.workers import stop_shared_pools
 
 
@@ -61,6 +62,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     registry = build_job_registry(settings, secrets=secrets)
     lifecycle = JobLifecycle(events=events)
     async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
+        install_job_metrics(lifecycle, session_factory)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,

@@ -433,7 +433,8 @@ async def delete_analyses(
         if not is_object_id(analysis_id):
             return 0
         query = query.where(AdAnalysis.id == analysis_id)
-    removed = (await session.execute(query.execution_options(synchronize_session=False))).rowcount
+    result = await session.execute(query.execution_options(synchronize_session=False))
+    removed = result.rowcount  # type: ignore[attr-defined]
     if analysis_id is None:
         # The performance rows only describe the analysed ads: they go with them.
         await session.execute(delete(AdPerformance).where(AdPerformance.user_id == user_id))

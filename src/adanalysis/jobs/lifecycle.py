@@ -39,6 +39,7 @@ from adanalysis.jobs.stages import enter_stage, leave_stage, stage_of
 log = logging.getLogger(__name__)
 
 EndHook = Callable[[JobEvent], Awaitable[None]]
+EventListener = Callable[[JobEvent], None]
 # A start that collides with a job ending at that very moment is retried this many times.
 CREATE_ATTEMPTS = 5
 
@@ -81,11 +82,16 @@ class JobLifecycle:
     def __init__(self, *, events: JobEvents) -> None:
         self.events = events
         self._end_hooks: list[EndHook] = []
+        self._listeners: list[EventListener] = []
         self._hook_tasks: set[asyncio.Task[None]] = set()
 
     def on_job_end(self, hook: EndHook) -> None:
         """Call hook(event) after every job ends, whichever path ended it."""
         self._end_hooks.append(hook)
+
+    def on_event(self, listener: EventListener) -> None:
+        """Call listener(event) for every event, at once; it must be quick and not block."""
+        self._listeners.append(listener)
 
     async def drain_hooks(self) -> None:
         """Wait for end hooks still running (shutdown, tests)."""
@@ -377,6 +383,11 @@ class JobLifecycle:
         except Exception:
             # The row is the truth and is committed; watchers re-read it when they reconnect.
             log.exception("could not publish the %s event of job %s", kind, job.id)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("an event listener failed for job %s", job.id)
         if event.is_final:
             for hook in self._end_hooks:
                 task = asyncio.create_task(_run_hook(hook, event))
