@@ -22,6 +22,7 @@ from adanalysis.jobs.maintenance import make_worker_id
 from adanalysis.jobs.registry import JobRegistry
 from adanalysis.jobs.scheduling import SchedulingPolicy
 from adanalysis.monitoring.prometheus import install_job_metrics
+from adanalysis.notifications.service import Notifier
 from adanalysis.workers import stop_shared_pools
 
 
@@ -63,6 +64,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     lifecycle = JobLifecycle(events=events)
     async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
         install_job_metrics(lifecycle, session_factory)
+        Notifier(settings, session_factory, secrets).install(lifecycle)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
