@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     executor: Literal["local", "celery"] = "local"
     log_level: str = "INFO"
+    # production: JSON log lines (log_format auto); development: readable ones.
+    environment: Literal["development", "production"] = "development"
+    log_format: Literal["auto", "console", "json"] = "auto"
 
     # Auth
     access_token_expire_minutes: int = 60 * 24
@@ -139,6 +142,13 @@ class Settings(BaseSettings):
         if self.rate_limit_backend != "auto":
             return self.rate_limit_backend
         return "redis" if self.redis_url else "database"
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether log lines are JSON: asked for, or production with the format left on auto."""
+        if self.log_format != "auto":
+            return self.log_format == "json"
+        return self.environment == "production"
 
     @property
     def insights_period(self) -> str:

@@ -16,6 +16,7 @@ from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.models import BackgroundJob
 from adanalysis.jobs.registry import JobRegistry
 from adanalysis.jobs.stages import stage_of
+from adanalysis.logging_setup import bind_stage
 
 __all__ = ["JobContext", "JobServices", "stage_of"]
 
@@ -61,6 +62,8 @@ class JobContext:
         self.message = message
         stage = stage_of(message)
         interval = self.settings.progress_min_interval_seconds
+        if stage != self._last_stage:
+            bind_stage(stage)
         if force or stage != self._last_stage or time.monotonic() - self._last_write >= interval:
             self._last_stage = stage
             await self.flush()
