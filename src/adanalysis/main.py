@@ -52,6 +52,8 @@ APP_PAGES = (
     "/ads",
     "/compare",
     "/connection",
+    "/settings",
+    "/admin",
 )
 
 
