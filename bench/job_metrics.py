@@ -114,8 +114,7 @@ async def run(jobs: int, runs: int) -> int:
         for range_ in MetricsRange:
 
             async def metrics(range_: MetricsRange = range_) -> None:
-                async with factory() as session:
-                    await job_metrics(session, range_=range_)
+                await job_metrics(factory, range_=range_)
 
             seconds = await _timed(metrics, runs)
             ratio = seconds / baseline

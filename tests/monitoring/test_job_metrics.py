@@ -123,8 +123,7 @@ def _stage(job_id: str, stage: str, minutes_ago: int, ms: int) -> JobStageTiming
 
 async def test_week_figures_are_exact(session_factory: async_sessionmaker[AsyncSession]) -> None:
     ids = await _seed(session_factory)
-    async with session_factory() as session:
-        m = await job_metrics(session, range_=MetricsRange.WEEK, now=NOW)
+    m = await job_metrics(session_factory, range_=MetricsRange.WEEK, now=NOW)
 
     assert (m.success.day.completed, m.success.day.failed) == (2, 1)
     assert m.success.day.rate == pytest.approx(2 / 3)
@@ -189,9 +188,8 @@ async def test_week_figures_are_exact(session_factory: async_sessionmaker[AsyncS
 
 async def test_ranges_bound_the_figures(session_factory: async_sessionmaker[AsyncSession]) -> None:
     await _seed(session_factory)
-    async with session_factory() as session:
-        month = await job_metrics(session, range_=MetricsRange.MONTH, now=NOW)
-        day = await job_metrics(session, range_=MetricsRange.DAY, now=NOW)
+    month = await job_metrics(session_factory, range_=MetricsRange.MONTH, now=NOW)
+    day = await job_metrics(session_factory, range_=MetricsRange.DAY, now=NOW)
     assert month.durations.count == 5
     assert month.durations.average_seconds == pytest.approx(96)
     assert month.durations.p95_seconds == 300
@@ -206,8 +204,7 @@ async def test_ranges_bound_the_figures(session_factory: async_sessionmaker[Asyn
 
 
 async def test_empty_history(session_factory: async_sessionmaker[AsyncSession]) -> None:
-    async with session_factory() as session:
-        m = await job_metrics(session, now=NOW)
+    m = await job_metrics(session_factory, now=NOW)
     assert m.success.week.rate is None
     assert m.durations.count == 0 and m.durations.p95_seconds is None
     assert m.stages == [] and m.errors == [] and m.peak_usage == []
@@ -224,8 +221,7 @@ async def test_stage_timings_are_recorded_by_progress(
             session, user_id=user_id, job_type=jobtypes.STEPS, parameters={"steps": 3}
         )
     assert await run_job(job.id, services) == "completed"
-    async with session_factory() as session:
-        m = await job_metrics(session)
+    m = await job_metrics(session_factory)
     # "Step (1/3)", "(2/3)", "(3/3)" are one stage, opened once and closed by the end.
     assert [(s.stage, s.count) for s in m.stages] == [("Step (#/#)...", 1)]
     assert m.durations.count == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from adanalysis.auth.deps import AdminUser
@@ -25,11 +25,14 @@ ACTIVE_LIMIT = 200
 @router.get("/job-metrics", response_model=JobMetrics, responses=_ADMIN_ONLY)
 async def get_job_metrics(
     _admin: AdminUser,
+    request: Request,
     session: SessionDep,
     range_: MetricsRange = Query(MetricsRange.WEEK, alias="range"),  # noqa: B008
 ) -> JobMetrics:
     """Success rates, durations, stages, peak hours, errors, engagement and the queue."""
-    return await job_metrics(session, range_=range_)
+    # End the sign-in read first: on SQLite an open transaction holds the write lock.
+    await session.commit()
+    return await job_metrics(request.app.state.session_factory, range_=range_)
 
 
 @router.get("/jobs/active", response_model=list[RunningJob], responses=_ADMIN_ONLY)
