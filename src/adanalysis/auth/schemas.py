@@ -60,4 +60,6 @@ class TokenOut(BaseModel):
 class DeleteAccountRequest(BaseModel):
     """The account's password, so a borrowed session cannot delete the account."""
 
+    model_config = ConfigDict(extra="forbid")
+
     password: str = Field(min_length=1, max_length=1024)

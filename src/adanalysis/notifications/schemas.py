@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-
-def _http_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value.startswith(("http://", "https://")) or len(value) < 10:
-        raise ValueError("the webhook URL must start with http:// or https://")
-    return value
+# An http(s) URL of printable ASCII, no spaces (the schema says so; pydantic checks it).
+WEBHOOK_URL_PATTERN = r"^https?://[!-~]+$"
 
 
 class NotificationSettingsIn(BaseModel):
     """What the user chooses: email on job end, and a webhook URL (null: none)."""
 
+    # Strict: "false" is not a boolean (the schema says boolean, so must the server).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     email_enabled: bool = True
-    webhook_url: Annotated[str | None, AfterValidator(_http_url)] = Field(
-        default=None, max_length=2048
-    )
+    webhook_url: str | None = Field(default=None, max_length=2048, pattern=WEBHOOK_URL_PATTERN)
     rotate_secret: bool = False  # make a new signing secret for the same URL
 
 
