@@ -64,7 +64,8 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     lifecycle = JobLifecycle(events=events)
     async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
         install_job_metrics(lifecycle, session_factory)
-        Notifier(settings, session_factory, secrets).install(lifecycle)
+        notifier = Notifier(settings, session_factory, secrets)
+        notifier.install(lifecycle)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
@@ -75,6 +76,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
         try:
             yield JobRuntime(engine, secret_key, secrets, events, registry, lifecycle, services)
         finally:
+            notifier.stop()  # failing deliveries give up rather than hold the shutdown
             await lifecycle.drain_hooks()
             # The speech children end with the jobs that used them (a thread: it reaps them).
             await asyncio.to_thread(stop_shared_pools)

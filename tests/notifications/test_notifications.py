@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -273,3 +274,37 @@ async def test_webhook_is_signed_retried_after_a_500_and_logged(
         (1, 500, False),
     ]
     assert log[1]["error"] == "HTTP 500" and secret not in json.dumps(log)
+
+
+async def test_shutdown_does_not_wait_for_a_retry(
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refusing, port = Inbox(refuse=True), _free_port()
+    controller = Controller(refusing, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = make_settings(
+            database_url,
+            tmp_path / "data",
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            notification_retry_base_seconds=3600,  # the next try would be an hour away
+        )
+        services = services_for(session_factory, settings)
+        notifier = Notifier(settings, session_factory, SecretBox(settings.resolved_secret_key()))
+        notifier.install(services.lifecycle)
+        job_id, _, _ = await _job_with_analyses(session_factory, services, [])
+        with caplog.at_level(logging.WARNING, logger="adanalysis.notifications"):
+            assert await run_job(job_id, services) == "completed"
+            while refusing.attempts == 0:  # the first try was made and refused
+                await asyncio.sleep(0.05)
+            notifier.stop()
+            # A liveness bound, not a timing: without stop() this would wait an hour.
+            await asyncio.wait_for(services.lifecycle.drain_hooks(), 120)
+        assert "given up at shutdown after 1 attempts" in caplog.text
+        assert refusing.attempts == 1
+    finally:
+        controller.stop()

@@ -8,6 +8,7 @@ exponential backoff and then given up (logged).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -107,6 +108,7 @@ class Notifier:
         self.settings = settings
         self.session_factory = session_factory
         self.box = box
+        self._stopping = asyncio.Event()
 
     def install(self, lifecycle: JobLifecycle) -> None:
         """Notify on every job end."""
@@ -228,12 +230,20 @@ class Notifier:
                 log.warning(
                     "%s: attempt %d/%d failed (%s)", what, attempt, attempts, type(exc).__name__
                 )
-                if attempt == attempts:
-                    log.error("%s given up after %d attempts", what, attempts)
-                    return
-                await asyncio.sleep(
-                    self.settings.notification_retry_base_seconds * 2 ** (attempt - 1)
-                )
+            if attempt == attempts:
+                log.error("%s given up after %d attempts", what, attempts)
+                return
+            delay = self.settings.notification_retry_base_seconds * 2 ** (attempt - 1)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                # The process is shutting down: its end must not wait minutes for a retry.
+                log.error("%s given up at shutdown after %d attempts", what, attempt)
+                return
+
+    def stop(self) -> None:
+        """Stop retrying: deliveries still failing give up instead of waiting (shutdown)."""
+        self._stopping.set()
 
 
 class WebhookFailedError(Exception):
