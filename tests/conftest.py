@@ -35,6 +35,9 @@ TABLES = (
     "background_jobs",
     "users",
     "rate_limit_counters",
+    "job_stage_timings",
+    "notification_settings",
+    "webhook_deliveries",
 )
 
 

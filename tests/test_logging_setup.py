@@ -50,3 +50,52 @@ def test_configured_logging_masks_uvicorn_access_lines(capsys: pytest.CaptureFix
         root.handlers[:] = handlers
         root.setLevel(level)
     assert "token=[redacted]" in err and "jwt.payload.sig" not in err
+
+
+def _configured(json_logs: bool, capsys: pytest.CaptureFixture[str], write: object) -> str:
+    from adanalysis.logging_setup import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("INFO", json_logs=json_logs)
+        write()  # type: ignore[operator]
+        return capsys.readouterr().err
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_job_lines_carry_the_job_as_json_in_production(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """JSON lines with job_id, user_id, job_type and stage bound; secrets still masked."""
+    import json
+
+    from adanalysis.logging_setup import bind_job, bind_stage
+
+    def write() -> None:
+        log = logging.getLogger("adanalysis.test")
+        with bind_job(job_id="j1", user_id="u1", job_type="ad_analysis"):
+            bind_stage("Downloading videos (#/#)...")
+            log.info("fetching %s", "https://x/v?access_token=EAABsecret")
+        log.info("after the job")
+
+    first, after = (json.loads(line) for line in _configured(True, capsys, write).splitlines())
+    assert first["job_id"] == "j1" and first["user_id"] == "u1"
+    assert first["stage"] == "Downloading videos (#/#)..." and first["level"] == "info"
+    assert first["event"] == "fetching https://x/v?access_token=[redacted]"
+    assert first["logger"] == "adanalysis.test" and "timestamp" in first
+    assert "job_id" not in after and "stage" not in after, "bindings end with the job"
+
+
+def test_development_lines_are_readable(capsys: pytest.CaptureFixture[str]) -> None:
+    from adanalysis.logging_setup import bind_job
+
+    def write() -> None:
+        with bind_job(job_id="j2", user_id="u2", job_type="t"):
+            logging.getLogger("adanalysis.test").warning("slow call")
+
+    line = _configured(False, capsys, write).strip()
+    assert not line.startswith("{")
+    assert "slow call" in line and "job_id=j2" in line and "warning" in line

@@ -50,6 +50,8 @@ def _serve(
         "ADANALYSIS_OPENAI_API_KEY": openai_key,
         "ADANALYSIS_OPENAI_BASE_URL": f"{openai_url}/v1",
         "ADANALYSIS_LOG_LEVEL": "DEBUG",
+        # Production logging: one JSON object a line, with the job bound on job work.
+        "ADANALYSIS_ENVIRONMENT": "production",
         "PYTHONPATH": str(ROOT),
     }
     cmd = [sys.executable, "-m", "adanalysis", "serve", "--port", str(port)]
@@ -128,6 +130,15 @@ async def test_the_facebook_token_is_only_ever_stored_encrypted(
     logged = log.read_text()
     assert "job " in logged and "ended completed" in logged, "the run did not happen"
     assert "GET /api/v1/ad_analysis/jobs/?access_token=[redacted]" in logged
+    lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    ends = [line for line in lines if "ended completed" in line["event"]]
+    assert ends, "no JSON line for the job's end"
+    for ended in ends:
+        assert ended["job_id"] and ended["user_id"] and ended["job_type"] == "ad_analysis"
+        assert ended["stage"], "the stage the job was in is bound on its lines"
+        job_lines = [line for line in lines if line.get("job_id") == ended["job_id"]]
+        assert len(job_lines) >= 2
+        assert all(line["user_id"] == ended["user_id"] for line in job_lines)
     for secret, name in ((token, "Facebook token"), (openai_key, "OpenAI key"), (bearer, "JWT")):
         assert secret not in logged, f"the {name} is in the server log"
     for answer in answers:

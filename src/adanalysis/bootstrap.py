@@ -21,6 +21,8 @@ from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.maintenance import make_worker_id
 from adanalysis.jobs.registry import JobRegistry
 from adanalysis.jobs.scheduling import SchedulingPolicy
+from adanalysis.monitoring.prometheus import install_job_metrics
+from adanalysis.notifications.service import Notifier
 from adanalysis.workers import stop_shared_pools
 
 
@@ -61,6 +63,9 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     registry = build_job_registry(settings, secrets=secrets)
     lifecycle = JobLifecycle(events=events)
     async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
+        install_job_metrics(lifecycle, session_factory)
+        notifier = Notifier(settings, session_factory, secrets)
+        notifier.install(lifecycle)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
@@ -71,6 +76,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
         try:
             yield JobRuntime(engine, secret_key, secrets, events, registry, lifecycle, services)
         finally:
+            notifier.stop()  # failing deliveries give up rather than hold the shutdown
             await lifecycle.drain_hooks()
             # The speech children end with the jobs that used them (a thread: it reaps them).
             await asyncio.to_thread(stop_shared_pools)

@@ -45,7 +45,7 @@ def serve(
     if "public_url" not in settings.model_fields_set:
         public_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
         settings = settings.model_copy(update={"public_url": f"http://{public_host}:{port}"})
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_logs=settings.json_logs)
     if migrate_first:
         run_migrations(settings.sqlalchemy_url)
     if settings.sandbox:
@@ -75,13 +75,21 @@ def migrate() -> None:
 
 
 @app.command()
-def cleanup(days: Annotated[int, typer.Option("--days", min=1, help="Age in days")] = 7) -> None:
+def cleanup(
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, help="Age in days (default: ADANALYSIS_CLEANUP_DAYS)"),
+    ] = None,
+) -> None:
     """Delete finished jobs older than N days (active jobs are kept)."""
     from adanalysis.bootstrap import job_runtime
     from adanalysis.jobs.maintenance import Maintenance
 
+    settings = get_settings()
+    days = days or settings.cleanup_days
+
     async def go() -> int:
-        async with job_runtime(get_settings(), worker_kind="cli") as runtime:
+        async with job_runtime(settings, worker_kind="cli") as runtime:
             return await Maintenance(runtime.services, dispatch=_no_dispatch).cleanup(days=days)
 
     from adanalysis.jobs.wording import plural

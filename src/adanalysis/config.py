@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     executor: Literal["local", "celery"] = "local"
     log_level: str = "INFO"
+    # production: JSON log lines (log_format auto); development: readable ones.
+    environment: Literal["development", "production"] = "development"
+    log_format: Literal["auto", "console", "json"] = "auto"
 
     # Auth
     access_token_expire_minutes: int = 60 * 24
@@ -61,6 +64,20 @@ class Settings(BaseSettings):
     default_estimated_duration_seconds: int = 300
     # Extra modules whose register_jobs(registry) adds job types at start-up (plugins, tests).
     job_modules: list[str] = []
+
+    # Notifications when a job ends. Email is off until smtp_host is set.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "adanalysis <noreply@localhost>"
+    smtp_starttls: bool = False  # upgrade the connection with STARTTLS (port 587)
+    smtp_tls: bool = False  # TLS from the start (port 465)
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Each email or webhook delivery is tried this many times, waiting base * 2^n between tries.
+    notification_attempts: int = Field(default=5, ge=1)
+    notification_retry_base_seconds: float = Field(default=5.0, ge=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Facebook Graph API
     graph_api_url: str = "https://graph.facebook.com"
@@ -125,6 +142,13 @@ class Settings(BaseSettings):
         if self.rate_limit_backend != "auto":
             return self.rate_limit_backend
         return "redis" if self.redis_url else "database"
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether log lines are JSON: asked for, or production with the format left on auto."""
+        if self.log_format != "auto":
+            return self.log_format == "json"
+        return self.environment == "production"
 
     @property
     def insights_period(self) -> str:

@@ -23,7 +23,10 @@ from adanalysis.errors import COMMON_RESPONSES, BodySizeLimit, install_error_han
 from adanalysis.jobs.executors.local import LocalExecutor
 from adanalysis.jobs.router import install_error_handlers as install_job_error_handlers
 from adanalysis.jobs.service import BackgroundJobService
+from adanalysis.monitoring.admin import router as admin_router
+from adanalysis.monitoring.prometheus import router as prometheus_router
 from adanalysis.monitoring.router import router as monitoring_router
+from adanalysis.notifications.router import router as notifications_router
 from adanalysis.ratelimit.factory import make_limiter
 from adanalysis.validation import document_control_character_rule, refuse_control_characters
 
@@ -49,6 +52,8 @@ APP_PAGES = (
     "/ads",
     "/compare",
     "/connection",
+    "/settings",
+    "/admin",
 )
 
 
@@ -115,9 +120,10 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
     install_job_error_handlers(app)
     install_ads_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (auth_router, ads_router):
+    for router in (auth_router, ads_router, admin_router, notifications_router):
         app.include_router(router, responses=COMMON_RESPONSES)
     app.include_router(monitoring_router, responses={k: COMMON_RESPONSES[k] for k in (413, 422)})
+    app.include_router(prometheus_router)
     _serve_web_app(app)
     _document_input_rules(app)
     return app

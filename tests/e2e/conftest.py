@@ -30,6 +30,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "correct-horse-42"
+# The environment and folder each running server (by base URL) was started with, for commands
+# that must reach the same database (adanalysis users create --admin).
+SERVER_ENVS: dict[str, tuple[dict[str, str], Path]] = {}
 JOB_TIMEOUT_MS = 60_000
 
 
@@ -98,6 +101,7 @@ def server(
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
+    SERVER_ENVS[base] = (env, data_dir)
     try:
         deadline = time.monotonic() + 60
         while True:

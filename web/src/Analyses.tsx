@@ -2,7 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import { Analysis, api, ApiError, formatCount, formatDate, formatMoney, formatPercent, Insights, Performance } from "./api";
 import { FilterBar, useExport, useListQuery } from "./Filters";
 import { LoadMore, useCursorList } from "./History";
-import { Link } from "./nav";
+import { Link, navigate } from "./nav";
 
 function clock(seconds: number | null | undefined): string | null {
   if (seconds === null || seconds === undefined) return null;
@@ -230,6 +230,15 @@ export function AnalysisPage({ analysisId }: { analysisId: string }) {
       .then(setAnalysis)
       .catch((e) => setError(e instanceof ApiError && e.status === 404 ? "This analysis does not exist, or it belongs to another account." : String(e)));
   }, [analysisId]);
+  const remove = async () => {
+    if (!window.confirm("Delete this analysis? This cannot be undone.")) return;
+    try {
+      await api.deleteAnalysis(analysisId);
+      navigate("/");
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    }
+  };
   return (
     <section>
       <div className="section-head">
@@ -242,6 +251,11 @@ export function AnalysisPage({ analysisId }: { analysisId: string }) {
         <p className="small muted">
           Made by <Link to={`/jobs/${analysis.job_id}`}>this job</Link>.
         </p>
+      )}
+      {analysis && (
+        <button className="btn danger small" onClick={() => void remove()}>
+          Delete this analysis
+        </button>
       )}
     </section>
   );

@@ -8,11 +8,12 @@ import { HistoryPage } from "./History";
 import { JobPage } from "./JobPage";
 import { JobPanel, StatusBadge } from "./JobPanel";
 import { Link, usePath } from "./nav";
+import { SettingsPage } from "./Settings";
 import { Toast, useJobEndAlerts } from "./Toast";
 import { useJobWatcher } from "./useJobWatcher";
 
 type Route =
-  | { name: "analyze" | "history" | "connection" | "ads" | "compare" }
+  | { name: "analyze" | "history" | "connection" | "ads" | "compare" | "admin" | "settings" }
   | { name: "job"; id: string }
   | { name: "analysis"; id: string };
 
@@ -22,12 +23,14 @@ export function routeOf(path: string): Route {
   const analysis = /^\/analyses\/([^/]+)\/?$/.exec(path);
   if (analysis) return { name: "analysis", id: decodeURIComponent(analysis[1]) };
   const page = path.replace(/^\/|\/$/g, "");
-  if (page === "history" || page === "connection" || page === "ads" || page === "compare") return { name: page };
+  if (page === "history" || page === "connection" || page === "ads" || page === "compare" || page === "admin" || page === "settings")
+    return { name: page };
   return { name: "analyze" };
 }
 
 // The charting library is most of the bundle: load it with the page that draws charts.
 const ComparePage = lazy(() => import("./Compare").then((m) => ({ default: m.ComparePage })));
+const AdminPage = lazy(() => import("./Admin").then((m) => ({ default: m.AdminPage })));
 
 // How often a page with no job in view asks whether one was started elsewhere (another device).
 const DISCOVER_MS = 5000;
@@ -251,6 +254,8 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
             {navLink("/compare", "compare", "Compare")}
             {navLink("/history", "history", "History")}
             {navLink("/connection", "connection", "Connection")}
+            {navLink("/settings", "settings", "Settings")}
+            {user?.is_admin === true && navLink("/admin", "admin", "Admin")}
           </nav>
           <div className="user">
             <span className="muted small" data-testid="user-email">
@@ -340,6 +345,12 @@ function Workspace({ token, onSignOut }: { token: string; onSignOut: () => void 
         {route.name === "compare" && (
           <Suspense fallback={<p className="muted">Loading…</p>}>
             <ComparePage version={version} />
+          </Suspense>
+        )}
+        {route.name === "settings" && <SettingsPage onAccountDeleted={onSignOut} />}
+        {route.name === "admin" && (
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <AdminPage />
           </Suspense>
         )}
         {route.name === "job" && <JobPage key={route.id} jobId={route.id} live={shown && shown._id === route.id ? shown : null} />}

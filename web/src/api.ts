@@ -362,7 +362,96 @@ export const api = {
   comparison: (query: ListQuery = {}) => json<Comparison>(`/ad_analysis/ads/comparison${qs(listParams(query))}`),
   exportAnalyses: (query: ListQuery) => downloadCsv(`/ad_analysis/${qs({ ...listParams(query), format: "csv" })}`, "analyses.csv"),
   exportAds: (query: ListQuery) => downloadCsv(`/ad_analysis/ads/${qs({ ...listParams(query), format: "csv" })}`, "ads.csv"),
+  deleteAnalysis: (id: string) => json<void>(`/ad_analysis/${encodeURIComponent(id)}`, { method: "DELETE" }),
+  deleteAllAnalyses: () => json<{ deleted: number }>("/ad_analysis/", { method: "DELETE" }),
+  deleteAccount: (password: string) => json<void>("/auth/me/delete", { method: "POST", json: { password } }),
+
+  notificationSettings: () => json<NotificationSettings>("/notifications/settings"),
+  saveNotificationSettings: (body: { email_enabled: boolean; webhook_url: string | null; rotate_secret?: boolean }) =>
+    json<NotificationSettings>("/notifications/settings", { method: "PUT", json: body }),
+  webhookDeliveries: () => json<WebhookDelivery[]>("/notifications/webhook-deliveries"),
+
+  jobMetrics: (range: MetricsRange) => json<JobMetrics>(`/admin/job-metrics${qs({ range })}`),
+  activeJobs: () => json<ActiveJob[]>("/admin/jobs/active"),
+  adminCancelJob: (id: string) => json<Job>(`/admin/jobs/${encodeURIComponent(id)}`, { method: "DELETE" }),
 };
+
+export interface NotificationSettings {
+  email_enabled: boolean;
+  email_available: boolean;
+  webhook_url: string | null;
+  webhook_secret: string | null; // only in the answer that made it
+  signature_header: string;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  job_id: string;
+  event: string;
+  url: string;
+  attempt: number;
+  status_code: number | null;
+  ok: boolean;
+  error: string | null;
+  created_at: string;
+}
+
+export type MetricsRange = "24h" | "7d" | "30d" | "90d";
+
+export interface SuccessRate {
+  completed: number;
+  failed: number;
+  rate: number | null;
+}
+
+export interface JobMetrics {
+  range: MetricsRange;
+  since: string;
+  generated_at: string;
+  success: { day: SuccessRate; week: SuccessRate; month: SuccessRate };
+  durations: {
+    count: number;
+    average_seconds: number | null;
+    p95_seconds: number | null;
+    seconds_per_video: number | null;
+    buckets: { le_seconds: number | null; count: number }[];
+  };
+  stages: { stage: string; count: number; average_ms: number; total_ms: number }[];
+  peak_usage: { weekday: number; hour: number; count: number }[];
+  errors: {
+    error_code: string | null;
+    count: number;
+    last_at: string | null;
+    example_message: string | null;
+    example_job_id: string | null;
+  }[];
+  engagement: {
+    day: string;
+    created: number;
+    active_users: number;
+    completed: number;
+    failed: number;
+    cancelled: number;
+    success_rate: number | null;
+  }[];
+  active_users: number;
+  queue: { pending: number; running: number; oldest_pending_at: string | null; oldest_pending_age_seconds: number | null };
+}
+
+export interface ActiveJob {
+  id: string;
+  user_id: string;
+  user_email: string | null;
+  job_type: string;
+  status: JobStatus;
+  progress: number;
+  message: string | null;
+  worker_id: string | null;
+  created_at: string;
+  started_at: string | null;
+  heartbeat_age_seconds: number | null;
+  cancel_requested: boolean;
+}
 
 export function formatPercent(value: number | null | undefined, digits = 1): string {
   return value === null || value === undefined ? "—" : `${(value * 100).toFixed(digits)}%`;

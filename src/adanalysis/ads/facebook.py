@@ -24,6 +24,7 @@ from adanalysis.ads.errors import (
     FacebookTransientError,
     VideoUnavailableError,
 )
+from adanalysis.monitoring.instruments import GRAPH_USAGE, external_call, external_error
 
 if TYPE_CHECKING:
     from adanalysis.config import Settings
@@ -194,6 +195,12 @@ def _pct_values(entry: Any) -> Iterator[float]:
         value = entry.get(key)
         if isinstance(value, int | float):
             yield float(value)
+
+
+def _call_kind(url: httpx.URL | str) -> str:
+    """The Graph edge a URL asks for (ads, insights, ...) or 'node', never an id or token."""
+    last = httpx.URL(str(url)).path.rstrip("/").rsplit("/", 1)[-1]
+    return last if last.isalpha() and last.islower() else "node"
 
 
 def parse_usage(headers: httpx.Headers) -> Usage:
@@ -441,11 +448,13 @@ class GraphClient:
 
     async def _get_once(self, url: httpx.URL | str, params: dict[str, str]) -> dict[str, Any]:
         await self._wait_for_quota()
+        external_call("graph", _call_kind(url))
         try:
             # params={} would wipe the query string of a `paging.next` URL (httpx replaces it).
             response = await self._http.get(url, params=params or None)
         except httpx.TransportError as exc:  # timeouts, refused or dropped connections
             logger.warning("Facebook call failed: %s", type(exc).__name__)
+            external_error("graph", "transport")
             raise FacebookTransientError(TRANSIENT_MESSAGE) from exc
         self._note_usage(response)
         if response.is_success:
@@ -457,6 +466,7 @@ class GraphClient:
                 return body
             raise FacebookError("Unexpected response from Facebook (not a JSON object).")
         error = map_error(response)
+        external_error("graph", type(error).__name__)
         logger.info(
             "Facebook call to %s failed: HTTP %d, %s",
             response.request.url.path,
@@ -467,6 +477,7 @@ class GraphClient:
 
     def _note_usage(self, response: httpx.Response) -> None:
         usage = parse_usage(response.headers)
+        GRAPH_USAGE.set(usage.max_pct)
         if usage.max_pct <= USAGE_THRESHOLD_PCT:
             return
         pause = usage.regain_seconds or DEFAULT_USAGE_PAUSE_SECONDS

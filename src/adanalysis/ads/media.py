@@ -21,6 +21,7 @@ import anyio
 import httpx
 
 from adanalysis.ads.errors import MediaError, NetworkTimeoutError
+from adanalysis.monitoring.instruments import external_call, external_error
 from adanalysis.workers import available_cores
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ async def download_video(
     """Stream url into dest (at most max_bytes); return bytes written; no partial file on error."""
     too_large = MediaError(f"Video is larger than the {_mb(max_bytes)} MB limit")
     written = 0
+    external_call("download", "video")
     try:
         async with client.stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
             if resp.status_code >= 400:
@@ -98,6 +100,8 @@ async def download_video(
                     await out.write(chunk)
     except BaseException as exc:
         _remove(dest)
+        if isinstance(exc, Exception):
+            external_error("download", type(exc).__name__)
         if isinstance(exc, httpx.TimeoutException):
             log.warning("Download timed out: %s", redact_url(url))
             raise NetworkTimeoutError(DOWNLOAD_TIMEOUT_MESSAGE, fatal=False) from exc

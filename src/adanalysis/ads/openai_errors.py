@@ -15,6 +15,7 @@ from tenacity import (
 )
 
 from adanalysis.ads.errors import AdAnalysisError, OpenAIAuthError, OpenAIError, OpenAIQuotaError
+from adanalysis.monitoring.instruments import external_call, external_error
 
 if TYPE_CHECKING:
     from adanalysis.config import Settings
@@ -172,7 +173,12 @@ async def call_openai(
     try:
         async for attempt in retrying:
             with attempt:
-                return await call()
+                external_call("openai", action)
+                try:
+                    return await call()
+                except openai.OpenAIError as exc:
+                    external_error("openai", type(exc).__name__)
+                    raise
     except openai.OpenAIError as exc:
         log.warning("OpenAI %s failed: %s", action, _describe(exc))
         raise to_domain_error(exc, fallback=fallback, action=action) from exc

@@ -26,6 +26,7 @@ from adanalysis.ads.schemas import (
     ComparisonOut,
     CredentialsIn,
     CredentialsOut,
+    DeletedOut,
     HookTypeSummary,
     PerformanceOut,
     StartAnalysisRequest,
@@ -446,6 +447,27 @@ async def get_analysis(
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Analysis not found.")
     return _analysis_out(row)
+
+
+@router.delete(
+    "/{analysis_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**_401, **error_responses(e404="No such analysis for this user")},
+)
+async def delete_analysis(analysis_id: str, user: CurrentUser, session: SessionDep) -> Response:
+    """Delete one of your analysed videos."""
+    removed = await analyses_service.delete_analyses(
+        session, user_id=user.id, analysis_id=analysis_id
+    )
+    if not removed:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Analysis not found.")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/", response_model=DeletedOut, responses=_401)
+async def delete_all_analyses(user: CurrentUser, session: SessionDep) -> DeletedOut:
+    """Delete every analysis of yours, with the performance figures of their ads."""
+    return DeletedOut(deleted=await analyses_service.delete_analyses(session, user_id=user.id))
 
 
 class LegacyAnalysisFailedError(Exception):

@@ -203,3 +203,9 @@ class ComparisonOut(BaseModel):
     period: str
     ads: list[AdOut]
     by_hook_type: list[HookTypeSummary]
+
+
+class DeletedOut(BaseModel):
+    """How many rows a delete removed."""
+
+    deleted: int

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -422,3 +422,21 @@ async def compare(
     ]
     summaries.sort(key=lambda g: g.hook_rate or 0.0, reverse=True)
     return rows, summaries
+
+
+async def delete_analyses(
+    session: AsyncSession, *, user_id: str, analysis_id: str | None = None
+) -> int:
+    """Delete one of the user's analyses, or all of them with their ads' figures; how many."""
+    query = delete(AdAnalysis).where(AdAnalysis.user_id == user_id)
+    if analysis_id is not None:
+        if not is_object_id(analysis_id):
+            return 0
+        query = query.where(AdAnalysis.id == analysis_id)
+    result = await session.execute(query.execution_options(synchronize_session=False))
+    removed = result.rowcount  # type: ignore[attr-defined]
+    if analysis_id is None:
+        # The performance rows only describe the analysed ads: they go with them.
+        await session.execute(delete(AdPerformance).where(AdPerformance.user_id == user_id))
+    await session.commit()
+    return int(removed or 0)

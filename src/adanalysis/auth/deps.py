@@ -50,3 +50,13 @@ def get_auth_throttle(request: Request) -> AuthThrottle:
 
 
 AuthThrottleDep = Annotated[AuthThrottle, Depends(get_auth_throttle)]
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    """The signed-in user if an admin; 403 otherwise."""
+    if not user.is_admin:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="Admins only.")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from adanalysis.auth import service
 from adanalysis.auth.deps import AuthThrottleDep, CurrentUser
-from adanalysis.auth.schemas import RegisterRequest, TokenOut, UserOut
+from adanalysis.auth.schemas import DeleteAccountRequest, RegisterRequest, TokenOut, UserOut
 from adanalysis.auth.security import create_access_token
 from adanalysis.db import SessionDep
+from adanalysis.jobs.deps import JobServiceDep
+from adanalysis.jobs.errors import JobAlreadyFinishedError, JobNotFoundError
 from adanalysis.jobs.schemas import ErrorOut, Responses
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -92,3 +94,27 @@ async def token(
 async def me(user: CurrentUser) -> UserOut:
     """The signed-in user."""
     return UserOut.model_validate(user)
+
+
+@router.post(
+    "/me/delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        401: {"model": ErrorOut, "description": "Not signed in"},
+        403: {"model": ErrorOut, "description": "Wrong password"},
+    },
+)
+async def delete_account(
+    body: DeleteAccountRequest, user: CurrentUser, session: SessionDep, jobs: JobServiceDep
+) -> Response:
+    """Delete your account and everything of yours: jobs, analyses, saved token, settings."""
+    if await service.authenticate(session, email=user.email, password=body.password) is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Wrong password: the account is kept.")
+    # Stop its jobs first, so no runner keeps working (and paying) for a deleted account.
+    for job in await jobs.list_active_jobs(session, user_id=user.id):
+        try:
+            await jobs.cancel_job(session, job_id=job.id, user_id=user.id)
+        except (JobNotFoundError, JobAlreadyFinishedError):
+            continue  # it ended meanwhile
+    await service.delete_user(session, user_id=user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -55,3 +55,11 @@ class TokenOut(BaseModel):
 
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 scheme name, not a secret
+
+
+class DeleteAccountRequest(BaseModel):
+    """The account's password, so a borrowed session cannot delete the account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=1024)

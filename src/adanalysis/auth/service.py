@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,3 +54,9 @@ async def authenticate(session: AsyncSession, *, email: str, password: str) -> U
     if not await asyncio.to_thread(verify_password, password, stored) or user is None:
         return None
     return user if user.is_active else None
+
+
+async def delete_user(session: AsyncSession, *, user_id: str) -> None:
+    """Remove the user and, through ON DELETE CASCADE, every row that belongs to them."""
+    await session.execute(delete(User).where(User.id == user_id))
+    await session.commit()

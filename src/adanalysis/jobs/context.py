@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +15,10 @@ from adanalysis.jobs.errors import JobCancelled
 from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.models import BackgroundJob
 from adanalysis.jobs.registry import JobRegistry
+from adanalysis.jobs.stages import stage_of
+from adanalysis.logging_setup import bind_stage
 
-_DIGITS = re.compile(r"\d+")
-
-
-def stage_of(message: str) -> str:
-    """The stage a progress message names: 'Transcribing videos (3/8)' and '(4/8)' are one stage."""
-    return _DIGITS.sub("#", message)
+__all__ = ["JobContext", "JobServices", "stage_of"]
 
 
 @dataclass
@@ -66,6 +62,8 @@ class JobContext:
         self.message = message
         stage = stage_of(message)
         interval = self.settings.progress_min_interval_seconds
+        if stage != self._last_stage:
+            bind_stage(stage)
         if force or stage != self._last_stage or time.monotonic() - self._last_write >= interval:
             self._last_stage = stage
             await self.flush()

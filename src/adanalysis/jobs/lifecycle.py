@@ -34,10 +34,12 @@ from adanalysis.jobs.models import (
     JobStatus,
 )
 from adanalysis.jobs.schemas import JobDocument
+from adanalysis.jobs.stages import enter_stage, leave_stage, stage_of
 
 log = logging.getLogger(__name__)
 
 EndHook = Callable[[JobEvent], Awaitable[None]]
+EventListener = Callable[[JobEvent], None]
 # A start that collides with a job ending at that very moment is retried this many times.
 CREATE_ATTEMPTS = 5
 
@@ -80,11 +82,16 @@ class JobLifecycle:
     def __init__(self, *, events: JobEvents) -> None:
         self.events = events
         self._end_hooks: list[EndHook] = []
+        self._listeners: list[EventListener] = []
         self._hook_tasks: set[asyncio.Task[None]] = set()
 
     def on_job_end(self, hook: EndHook) -> None:
         """Call hook(event) after every job ends, whichever path ended it."""
         self._end_hooks.append(hook)
+
+    def on_event(self, listener: EventListener) -> None:
+        """Call listener(event) for every event, at once; it must be quick and not block."""
+        self._listeners.append(listener)
 
     async def drain_hooks(self) -> None:
         """Wait for end hooks still running (shutdown, tests)."""
@@ -159,8 +166,10 @@ class JobLifecycle:
         results: list[Any],
         result_count: int,
     ) -> BackgroundJob:
-        """Record progress of a job worker_id runs."""
+        """Record progress of a job worker_id runs, and when its stage changes."""
         now = utcnow()
+        # In the same transaction as the progress write: refused together, kept together.
+        await enter_stage(session, job_id=job_id, stage=stage_of(message), now=now)
         return await self._apply(
             session,
             Transition.PROGRESS,
@@ -254,6 +263,7 @@ class JobLifecycle:
         self, session: AsyncSession, *, job_id: str, worker_id: str, **values: Any
     ) -> BackgroundJob:
         """running -> pending after a graceful stop, giving the attempt back."""
+        await leave_stage(session, job_id=job_id, now=utcnow())
         return await self._apply(
             session,
             Transition.REQUEUE,
@@ -271,6 +281,7 @@ class JobLifecycle:
         self, session: AsyncSession, *, job_id: str, worker_id: str, message: str
     ) -> BackgroundJob:
         """running -> pending for a job whose worker (worker_id) died; the attempt counts."""
+        await leave_stage(session, job_id=job_id, now=utcnow())
         return await self._apply(
             session,
             Transition.RECOVER,
@@ -324,6 +335,7 @@ class JobLifecycle:
         started_at: datetime | None = final.pop("started_at", None)
         if started_at is not None:
             final["actual_duration_seconds"] = max(0, round((now - started_at).total_seconds()))
+        await leave_stage(session, job_id=job_id, now=now)
         return await self._apply(
             session,
             transition,
@@ -371,6 +383,11 @@ class JobLifecycle:
         except Exception:
             # The row is the truth and is committed; watchers re-read it when they reconnect.
             log.exception("could not publish the %s event of job %s", kind, job.id)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("an event listener failed for job %s", job.id)
         if event.is_final:
             for hook in self._end_hooks:
                 task = asyncio.create_task(_run_hook(hook, event))

@@ -45,6 +45,18 @@ class BackgroundJob(Base):
         ),
         Index("ix_background_jobs_user_created", "user_id", "created_at", "id"),
         Index("ix_background_jobs_status", "status"),
+        # The job metrics read these instead of the table (monitoring/metrics.py): ends by
+        # status and time with what the duration figures need, starts by time and user, and
+        # the newest failure of each error code.
+        Index(
+            "ix_background_jobs_status_completed",
+            "status",
+            "completed_at",
+            "actual_duration_seconds",
+            "result_count",
+        ),
+        Index("ix_background_jobs_created_user", "created_at", "user_id"),
+        Index("ix_background_jobs_error_completed", "error_code", "completed_at"),
     )
 
     id: Mapped[str] = mapped_column(String(24), primary_key=True, default=new_object_id)
@@ -73,3 +85,23 @@ class BackgroundJob(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)  # higher runs first
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worker_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class JobStageTiming(Base):
+    """When one stage of one job attempt started and ended (written by the progress path)."""
+
+    __tablename__ = "job_stage_timings"
+    __table_args__ = (
+        Index("ix_job_stage_timings_job_open", "job_id", "ended_at"),
+        Index("ix_job_stage_timings_started_stage", "started_at", "stage", "duration_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("background_jobs.id", ondelete="CASCADE")
+    )
+    # The progress message with its numbers taken out: "Transcribing videos (#/#)...".
+    stage: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)

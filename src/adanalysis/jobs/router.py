@@ -43,6 +43,7 @@ from adanalysis.jobs.schemas import (
     Responses,
     error_responses,
 )
+from adanalysis.monitoring.instruments import WEBSOCKET_CLIENTS
 from adanalysis.paging import one_page
 
 router = APIRouter(tags=["jobs"])
@@ -131,16 +132,17 @@ async def job_updates(websocket: WebSocket, job_id: str, token: str = "") -> Non
             # another user's job, so neither can be told from the other.
             await websocket.close(code=1008, reason=WS_REFUSED)
             return
-        await websocket.send_json(job.model_dump(mode="json", by_alias=True))
-        if job.status not in FINAL_STATUSES:
-            try:
-                while True:
-                    event = await updates.get()
-                    await websocket.send_json(event.document)
-                    if event.is_final:
-                        break
-            except WebSocketDisconnect:
-                return
+        with WEBSOCKET_CLIENTS.track_inprogress():
+            await websocket.send_json(job.model_dump(mode="json", by_alias=True))
+            if job.status not in FINAL_STATUSES:
+                try:
+                    while True:
+                        event = await updates.get()
+                        await websocket.send_json(event.document)
+                        if event.is_final:
+                            break
+                except WebSocketDisconnect:
+                    return
     await websocket.close()
 
 

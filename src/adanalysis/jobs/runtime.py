@@ -13,6 +13,7 @@ from adanalysis.jobs.errors import InvalidTransitionError, JobCancelled, JobErro
 from adanalysis.jobs.models import JobStatus
 from adanalysis.jobs.registry import JobOutcome
 from adanalysis.jobs.wording import JobWording
+from adanalysis.logging_setup import bind_job
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,24 @@ async def run_job(
     except InvalidTransitionError:
         return None  # taken by another runner, cancelled, or already ended
     ctx = JobContext(job, services)
+    # Every line logged while the job runs names it (structlog contextvars).
+    with bind_job(job_id=job.id, user_id=job.user_id, job_type=job.job_type):
+        return await _run_claimed(ctx, task_ready)
+
+
+async def _run_claimed(
+    ctx: JobContext, task_ready: Callable[[JobContext], None] | None
+) -> JobStatus | None:
+    """Run a claimed job's code to an end state."""
+    services, job_id = ctx.services, ctx.job_id
     if task_ready is not None:
         task_ready(ctx)
-    job_type = services.registry.get(job.job_type)
-    wording = services.registry.wording(job.job_type)
+    job_type = services.registry.get(ctx.job_type)
+    wording = services.registry.wording(ctx.job_type)
     if job_type is None:
-        error = wording.unknown_type(job_type=job.job_type)
+        error = wording.unknown_type(job_type=ctx.job_type)
         return await _end(ctx, JobStatus.FAILED, **_failure(wording, error, "unknown_job_type"))
-    log.info("job %s (%s) started, attempt %d", job_id, job.job_type, job.attempts)
+    log.info("job %s (%s) started, attempt %d", job_id, ctx.job_type, ctx.attempt)
     heartbeat = asyncio.create_task(_heartbeat(ctx, asyncio.current_task()))
     try:
         async with asyncio.timeout(services.settings.job_timeout_seconds):

@@ -19,7 +19,7 @@ from adanalysis.jobs.errors import (
 )
 from adanalysis.jobs.executors import Executor
 from adanalysis.jobs.lifecycle import JobLifecycle, active_job
-from adanalysis.jobs.models import BackgroundJob, JobStatus
+from adanalysis.jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStatus
 from adanalysis.jobs.registry import JobRegistry
 from adanalysis.jobs.schemas import JobDocument
 from adanalysis.paging import newest_first, older_than
@@ -81,6 +81,15 @@ class BackgroundJobService:
     ) -> BackgroundJob | None:
         """The user's pending or running job of this type, if any."""
         return await active_job(session, user_id=user_id, job_type=job_type)
+
+    async def list_active_jobs(self, session: AsyncSession, *, user_id: str) -> list[BackgroundJob]:
+        """The user's pending and running jobs, of every type."""
+        result = await session.execute(
+            select(BackgroundJob).where(
+                BackgroundJob.user_id == user_id, BackgroundJob.status.in_(ACTIVE_STATUSES)
+            )
+        )
+        return list(result.scalars())
 
     async def estimate_duration(self, session: AsyncSession, *, user_id: str, job_type: str) -> int:
         """Median duration of the user's recent completed jobs of this type, or the default."""

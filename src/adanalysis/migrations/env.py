@@ -12,6 +12,7 @@ from adanalysis.ads import models as _ads_models  # noqa: F401  (register tables
 from adanalysis.auth import models as _auth_models  # noqa: F401
 from adanalysis.db import Base, open_database
 from adanalysis.jobs import models as _jobs_models  # noqa: F401
+from adanalysis.notifications import models as _notification_models  # noqa: F401
 from adanalysis.ratelimit import models as _ratelimit_models  # noqa: F401
 
 config = context.config
