@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adanalysis.ads.jobs import register_ad_jobs
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
-from adanalysis.db import open_database
+from adanalysis.db import create_read_engine, open_database
 from adanalysis.jobs.context import JobServices
 from adanalysis.jobs.events import JobEvents, LocalJobEvents
 from adanalysis.jobs.lifecycle import JobLifecycle
@@ -44,6 +44,7 @@ class JobRuntime:
     """What one process needs to start, run and watch jobs."""
 
     engine: AsyncEngine
+    read_engine: AsyncEngine  # single-statement reads in autocommit (db.create_read_engine)
     secret_key: str
     secrets: SecretBox
     events: JobEvents
@@ -61,6 +62,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     registry = build_job_registry(settings, secrets=secrets)
     lifecycle = JobLifecycle(events=events)
     async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
+        read_engine = create_read_engine(settings.sqlalchemy_url, engine)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
@@ -69,8 +71,12 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
             worker_id=make_worker_id(worker_kind),
         )
         try:
-            yield JobRuntime(engine, secret_key, secrets, events, registry, lifecycle, services)
+            yield JobRuntime(
+                engine, read_engine, secret_key, secrets, events, registry, lifecycle, services
+            )
         finally:
+            if read_engine.pool is not engine.pool:
+                await read_engine.dispose()
             await lifecycle.drain_hooks()
             # The speech children end with the jobs that used them (a thread: it reaps them).
             await asyncio.to_thread(stop_shared_pools)

@@ -64,14 +64,52 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+# PostgreSQL pool: room for the polling of many pages at once (50 connections measured in
+# bench/polling.py) without opening a connection per request.
+PG_POOL_SIZE = 20
+PG_MAX_OVERFLOW = 30
+# Connections older than this are replaced when checked out: cheaper than a ping on every
+# checkout, and it outlives no server-side idle timeout we know of.
+PG_POOL_RECYCLE_SECONDS = 1800
+
+
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE."""
+    """An engine for writes; SQLite gets WAL, foreign keys, a busy timeout, BEGIN IMMEDIATE."""
     # hide_parameters: a database error's text (and so its logged traceback) never carries the
     # statement's values, which can be emails, tokens or whatever a client sent.
     if not is_sqlite(url):
+        # No pool_pre_ping: it cost a round trip per request (12 % of a status read); a dropped
+        # connection is invalidated on its first error instead, and reads retry once (reads.py).
         return create_async_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+            url,
+            pool_size=PG_POOL_SIZE,
+            max_overflow=PG_MAX_OVERFLOW,
+            pool_recycle=PG_POOL_RECYCLE_SECONDS,
+            hide_parameters=True,
         )
+    engine = _sqlite_engine(url, query_only=False)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A deferred transaction that reads then writes fails with SQLITE_BUSY without waiting
+        # when another writer got in between; taking the write lock up front makes it wait
+        # (busy_timeout), so conflicting writes queue instead of failing.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
+    """An engine for single-statement reads in autocommit: no BEGIN, never the write lock."""
+    if not is_sqlite(url):
+        # Same pool; autocommit saves the BEGIN and ROLLBACK round trips around each read.
+        return write_engine.execution_options(isolation_level="AUTOCOMMIT")
+    # Its own connections: without a BEGIN each statement is its own read transaction on a WAL
+    # snapshot, so a reader never queues behind a writer (the write engine's BEGIN IMMEDIATE).
+    return _sqlite_engine(url, query_only=True)
+
+
+def _sqlite_engine(url: str, *, query_only: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -79,20 +117,19 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, emit BEGIN (see _on_begin).
+        # Let SQLAlchemy, not the driver, emit BEGIN (the write engine's _on_begin); on the read
+        # engine nobody does, so each statement autocommits.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if not query_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if query_only:
+            # A write sent here by mistake fails loudly instead of autocommitting unguarded.
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # A deferred transaction that reads then writes fails with SQLITE_BUSY without waiting
-        # when another writer got in between; taking the write lock up front makes it wait.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

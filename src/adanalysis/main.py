@@ -16,11 +16,13 @@ from adanalysis.ads.router import install_error_handlers as install_ads_error_ha
 from adanalysis.ads.router import router as ads_router
 from adanalysis.ads.workdirs import sweep_workdirs
 from adanalysis.auth.router import router as auth_router
+from adanalysis.auth.security import TokenDecoder
 from adanalysis.auth.throttle import AuthThrottle
 from adanalysis.bootstrap import job_runtime, scheduling_policy
 from adanalysis.config import Settings, get_settings
 from adanalysis.errors import COMMON_RESPONSES, BodySizeLimit, install_error_handlers
 from adanalysis.jobs.executors.local import LocalExecutor
+from adanalysis.jobs.reads import JobReader
 from adanalysis.jobs.router import install_error_handlers as install_job_error_handlers
 from adanalysis.jobs.service import BackgroundJobService
 from adanalysis.monitoring.router import router as monitoring_router
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             app.state.engine = runtime.engine
             app.state.session_factory = runtime.services.session_factory
             app.state.secret_key = runtime.secret_key
+            app.state.token_decoder = TokenDecoder(runtime.secret_key)
+            app.state.job_reader = JobReader(runtime.read_engine)
             app.state.secret_box = runtime.secrets
             app.state.events = runtime.events
             app.state.job_registry = runtime.registry
