@@ -62,7 +62,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     registry = build_job_registry(settings, secrets=secrets)
     lifecycle = JobLifecycle(events=events)
     async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
-        read_engine = create_read_engine(settings.sqlalchemy_url, engine)
+        read_engine = create_read_engine(settings.sqlalchemy_url)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
@@ -75,8 +75,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
                 engine, read_engine, secret_key, secrets, events, registry, lifecycle, services
             )
         finally:
-            if read_engine.pool is not engine.pool:
-                await read_engine.dispose()
+            await read_engine.dispose()
             await lifecycle.drain_hooks()
             # The speech children end with the jobs that used them (a thread: it reaps them).
             await asyncio.to_thread(stop_shared_pools)

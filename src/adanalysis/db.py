@@ -64,12 +64,12 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-# PostgreSQL pool: room for the polling of many pages at once (50 connections measured in
-# bench/polling.py) without opening a connection per request.
-PG_POOL_SIZE = 20
-PG_MAX_OVERFLOW = 30
-# Connections older than this are replaced when checked out: cheaper than a ping on every
-# checkout, and it outlives no server-side idle timeout we know of.
+# The PostgreSQL read pool: room for the polling of many pages at once (50 connections measured
+# in bench/polling.py) without opening a connection per request.
+PG_READ_POOL_SIZE = 20
+PG_READ_MAX_OVERFLOW = 20
+# Read connections older than this are replaced when checked out: cheaper than a ping on every
+# checkout, and shorter than any server-side idle timeout we know of.
 PG_POOL_RECYCLE_SECONDS = 1800
 
 
@@ -78,14 +78,10 @@ def create_engine(url: str) -> AsyncEngine:
     # hide_parameters: a database error's text (and so its logged traceback) never carries the
     # statement's values, which can be emails, tokens or whatever a client sent.
     if not is_sqlite(url):
-        # No pool_pre_ping: it cost a round trip per request (12 % of a status read); a dropped
-        # connection is invalidated on its first error instead, and reads retry once (reads.py).
+        # Writers keep the pre-ping: a job task cancelled in the middle of a statement can leave
+        # its connection unusable, and a write must not be the one to find out.
         return create_async_engine(
-            url,
-            pool_size=PG_POOL_SIZE,
-            max_overflow=PG_MAX_OVERFLOW,
-            pool_recycle=PG_POOL_RECYCLE_SECONDS,
-            hide_parameters=True,
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
         )
     engine = _sqlite_engine(url, query_only=False)
 
@@ -99,11 +95,20 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-def create_read_engine(url: str, write_engine: AsyncEngine) -> AsyncEngine:
+def create_read_engine(url: str) -> AsyncEngine:
     """An engine for single-statement reads in autocommit: no BEGIN, never the write lock."""
     if not is_sqlite(url):
-        # Same pool; autocommit saves the BEGIN and ROLLBACK round trips around each read.
-        return write_engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Its own pool, in autocommit (no BEGIN and ROLLBACK round trips around each read) and
+        # without pool_pre_ping, which cost a round trip per request (12 % of a status read): a
+        # dropped connection fails its read once, is invalidated, and JobReader reads again.
+        return create_async_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=PG_READ_POOL_SIZE,
+            max_overflow=PG_READ_MAX_OVERFLOW,
+            pool_recycle=PG_POOL_RECYCLE_SECONDS,
+            hide_parameters=True,
+        )
     # Its own connections: without a BEGIN each statement is its own read transaction on a WAL
     # snapshot, so a reader never queues behind a writer (the write engine's BEGIN IMMEDIATE).
     return _sqlite_engine(url, query_only=True)

@@ -86,7 +86,7 @@ class TokenDecoder:
             del self._valid[token]
             return None
         decoded = _decode(token, self._secret)
-        if decoded is None:
+        if decoded is None or self._clock() >= decoded[1]:
             return None
         if len(self._valid) >= self._max_entries:
             # The oldest entry goes (dicts keep insertion order): tokens are reissued at sign-in.
