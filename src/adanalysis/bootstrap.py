@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adanalysis.ads.jobs import register_ad_jobs
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
-from adanalysis.db import create_read_engine, open_database
+from adanalysis.db import create_inline_engine, create_read_engine, open_database
 from adanalysis.jobs.context import JobServices
 from adanalysis.jobs.events import JobEvents, LocalJobEvents
 from adanalysis.jobs.lifecycle import JobLifecycle
@@ -45,6 +46,7 @@ class JobRuntime:
 
     engine: AsyncEngine
     read_engine: AsyncEngine  # single-statement reads in autocommit (db.create_read_engine)
+    inline_engine: Engine | None  # SQLite: reads in the loop's thread (db.create_inline_engine)
     secret_key: str
     secrets: SecretBox
     events: JobEvents
@@ -63,6 +65,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     lifecycle = JobLifecycle(events=events)
     async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
         read_engine = create_read_engine(settings.sqlalchemy_url)
+        inline_engine = create_inline_engine(settings.sqlalchemy_url)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
@@ -72,10 +75,20 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
         )
         try:
             yield JobRuntime(
-                engine, read_engine, secret_key, secrets, events, registry, lifecycle, services
+                engine,
+                read_engine,
+                inline_engine,
+                secret_key,
+                secrets,
+                events,
+                registry,
+                lifecycle,
+                services,
             )
         finally:
             await read_engine.dispose()
+            if inline_engine is not None:
+                inline_engine.dispose()
             await lifecycle.drain_hooks()
             # The speech children end with the jobs that used them (a thread: it reaps them).
             await asyncio.to_thread(stop_shared_pools)

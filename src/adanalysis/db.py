@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, Engine, MetaData, event
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -71,6 +72,8 @@ PG_READ_MAX_OVERFLOW = 20
 # Read connections older than this are replaced when checked out: cheaper than a ping on every
 # checkout, and shorter than any server-side idle timeout we know of.
 PG_POOL_RECYCLE_SECONDS = 1800
+# How long an inline SQLite read may hold the event loop waiting for a lock (milliseconds).
+INLINE_BUSY_TIMEOUT_MS = 20
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -112,6 +115,29 @@ def create_read_engine(url: str) -> AsyncEngine:
     # Its own connections: without a BEGIN each statement is its own read transaction on a WAL
     # snapshot, so a reader never queues behind a writer (the write engine's BEGIN IMMEDIATE).
     return _sqlite_engine(url, query_only=True)
+
+
+def create_inline_engine(url: str) -> Engine | None:
+    """SQLite only: a synchronous engine for reads run in the event loop's own thread.
+
+    A status read by primary key takes tens of microseconds in SQLite, far less than handing it
+    to aiosqlite's thread and back (the hops, wake-ups and GIL hand-overs were most of a read's
+    CPU). A short busy timeout bounds how long the loop can wait; JobReader then reads through
+    the thread-backed engine instead.
+    """
+    if not is_sqlite(url):
+        return None
+    engine = sa_create_engine(make_url(url).set(drivername="sqlite"), hide_parameters=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # no BEGIN: each read is its own snapshot
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return engine
 
 
 def _sqlite_engine(url: str, *, query_only: bool) -> AsyncEngine:

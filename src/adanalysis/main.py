@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             app.state.session_factory = runtime.services.session_factory
             app.state.secret_key = runtime.secret_key
             app.state.token_decoder = TokenDecoder(runtime.secret_key)
-            app.state.job_reader = JobReader(runtime.read_engine)
+            app.state.job_reader = reader = JobReader(
+                runtime.read_engine, inline=runtime.inline_engine
+            )
             app.state.secret_box = runtime.secrets
             app.state.events = runtime.events
             app.state.job_registry = runtime.registry
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             finally:
                 await executor.stop()
                 await limiter.close()
+                reader.close()
 
     app = FastAPI(
         title="adanalysis",

@@ -6,14 +6,26 @@ BEGIN, never SQLite's write lock), with the user check in the same statement as 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Select, and_, false, literal, select, true, tuple_
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RowMapping,
+    Select,
+    and_,
+    bindparam,
+    literal,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
 from adanalysis.auth.models import User
 from adanalysis.ids import is_object_id
@@ -21,13 +33,26 @@ from adanalysis.jobs.errors import JobNotFoundError
 from adanalysis.jobs.models import BackgroundJob, JobStatus
 from adanalysis.jobs.schemas import JobDocument, JobSummary
 
-T = TypeVar("T")
-
 _J = BackgroundJob
 # The columns of the job-status document, in JobDocument's order.
 DOCUMENT_COLUMNS = tuple(getattr(_J, name) for name in JobDocument.model_fields)
 # The history's columns: never `results`, which can be large and the list never shows.
 SUMMARY_COLUMNS = tuple(getattr(_J, name) for name in JobSummary.model_fields)
+
+
+def _user_with_job(*columns: Any) -> Select[Any]:
+    """The active user `user_id`, outer-joined to their job `job_id` (NULLs if not theirs)."""
+    return (
+        select(*columns)
+        .select_from(User)
+        .outerjoin(_J, and_(_J.id == bindparam("job_id"), _J.user_id == User.id))
+        .where(User.id == bindparam("user_id"), User.is_active.is_(true()))
+    )
+
+
+# Built once: composing a statement per request cost more than running it.
+_STATUS = _user_with_job(User.id.label("__user"), *DOCUMENT_COLUMNS)
+_USER_AND_CURSOR = _user_with_job(User.id, _J.created_at, _J.id.label("anchor_id"))
 
 
 @dataclass(frozen=True)
@@ -41,29 +66,23 @@ class StatusRead:
 class JobReader:
     """Job-status documents and history pages, one or two statements each."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, inline: Engine | None = None) -> None:
         self.engine = engine
+        # SQLite only: the same reads, run in the event loop's thread (db.create_inline_engine),
+        # on one connection kept open: a pool checkout and its reset cost more than the read.
+        self.inline = inline
+        self._inline_conn: Connection | None = None
 
     async def status(self, *, job_id: str, user_id: str) -> StatusRead:
         """The user check and user_id's job job_id, in one statement."""
-        # The join's condition carries the job: a user without that job still yields their row.
-        on = and_(_J.id == job_id, _J.user_id == User.id) if is_object_id(job_id) else false()
-        query = (
-            select(User.id.label("__user"), *DOCUMENT_COLUMNS)
-            .select_from(User)
-            .outerjoin(_J, on)
-            .where(User.id == user_id, User.is_active.is_(true()))
-        )
-
-        async def read(conn: AsyncConnection) -> StatusRead:
-            row = (await conn.execute(query)).mappings().first()
-            if row is None:
-                return StatusRead(user_ok=False, job=None)
-            if row["id"] is None:
-                return StatusRead(user_ok=True, job=None)
-            return StatusRead(user_ok=True, job=JobDocument.model_validate(dict(row)))
-
-        return await self._with_connection(read)
+        # An id that cannot exist matches no job (and never reaches the query as typed).
+        job_id = job_id if is_object_id(job_id) else ""
+        rows = await self._rows(_STATUS, {"job_id": job_id, "user_id": user_id})
+        if not rows:
+            return StatusRead(user_ok=False, job=None)
+        if rows[0]["id"] is None:
+            return StatusRead(user_ok=True, job=None)
+        return StatusRead(user_ok=True, job=JobDocument.model_validate(dict(rows[0])))
 
     async def history(
         self,
@@ -78,35 +97,52 @@ class JobReader:
 
         JobNotFoundError when `before` is not one of the user's jobs.
         """
-
-        async def read(conn: AsyncConnection) -> list[JobSummary] | None:
-            anchor = await _user_and_anchor(conn, user_id=user_id, before=before)
-            if anchor is None:
-                return None
-            query = history_query(
-                user_id=user_id,
-                limit=limit,
-                status=status,
-                job_type=job_type,
-                after=anchor if before is not None else None,
+        cursor = before if before is not None and is_object_id(before) else ""
+        found = await self._rows(_USER_AND_CURSOR, {"job_id": cursor, "user_id": user_id})
+        if not found:
+            return None
+        after = None
+        if before is not None:
+            if found[0]["anchor_id"] is None:
+                raise JobNotFoundError(before)
+            after = (found[0]["created_at"], found[0]["anchor_id"])
+        rows = await self._rows(
+            history_query(
+                user_id=user_id, limit=limit, status=status, job_type=job_type, after=after
             )
-            rows = (await conn.execute(query)).mappings().all()
-            return [_summary(row) for row in rows]
+        )
+        return [_summary(row) for row in rows]
 
-        return await self._with_connection(read)
+    def close(self) -> None:
+        """Close the inline connection (it is opened again on the next read)."""
+        if self._inline_conn is not None:
+            self._inline_conn.close()
+            self._inline_conn = None
 
-    async def _with_connection(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """Run read on a pooled connection; once more on a fresh one if that one had dropped."""
-        # No pre-ping on checkout (db.py): a connection the server closed fails here once, is
-        # invalidated by SQLAlchemy, and the read is repeated on a new connection.
+    async def _rows(
+        self, query: Executable, params: dict[str, Any] | None = None
+    ) -> Sequence[RowMapping]:
+        """The rows of one read: inline on SQLite when the file lets us, else on the pool."""
+        if self.inline is not None:
+            try:
+                if self._inline_conn is None:
+                    self._inline_conn = self.inline.connect()
+                # No await between the statement and its rows: nothing else uses the connection
+                # meanwhile, and without a BEGIN each statement is its own snapshot.
+                return self._inline_conn.execute(query, params).mappings().all()
+            except OperationalError:
+                # Busy (rare in WAL: a recovery, a checkpoint): read off the loop this time.
+                self.close()
         try:
             async with self.engine.connect() as conn:
-                return await read(conn)
+                return (await conn.execute(query, params)).mappings().all()
         except DBAPIError as exc:
+            # No pre-ping on checkout (db.py): a connection the server closed fails here once,
+            # is invalidated by SQLAlchemy, and the read is repeated on a new connection.
             if not exc.connection_invalidated:
                 raise
         async with self.engine.connect() as conn:
-            return await read(conn)
+            return (await conn.execute(query, params)).mappings().all()
 
 
 def history_query(
@@ -133,32 +169,6 @@ def history_query(
 def _bound(after: tuple[datetime, str]) -> tuple[Any, Any]:
     """The keyset's values as binds typed like their columns (UTC datetimes on SQLite too)."""
     return literal(after[0], _J.created_at.type), literal(after[1], _J.id.type)
-
-
-async def _user_and_anchor(
-    conn: AsyncConnection, *, user_id: str, before: str | None
-) -> tuple[datetime, str] | None:
-    """The cursor job's (created_at, id), or (epoch, '') with no cursor; None: no such user.
-
-    One statement checks the user and finds the cursor among their jobs.
-    """
-    wanted = before is not None and is_object_id(before)
-    on = and_(_J.id == before, _J.user_id == User.id) if wanted else false()
-    row = (
-        await conn.execute(
-            select(User.id, _J.created_at, _J.id.label("anchor_id"))
-            .select_from(User)
-            .outerjoin(_J, on)
-            .where(User.id == user_id, User.is_active.is_(true()))
-        )
-    ).first()
-    if row is None:
-        return None
-    if before is None:
-        return datetime.min, ""
-    if row.anchor_id is None:
-        raise JobNotFoundError(before)
-    return row.created_at, row.anchor_id
 
 
 def _summary(row: Any) -> JobSummary:
