@@ -513,7 +513,7 @@ async def fill_history(url: str, rows: int, owned: int) -> dict[str, Any]:
                     "INSERT INTO background_jobs (id, user_id, job_type, status, progress, message,"
                     " parameters, results, result_summary, result_count, created_at, updated_at,"
                     " attempts, max_attempts, priority)"
-                    " SELECT lpad(to_hex(g), 24, 'a'),"
+                    " SELECT 'b' || lpad(to_hex(g), 23, '0'),"
                     " CASE WHEN g <= :owned THEN lpad(to_hex(1), 24, '0')"
                     "      ELSE lpad(to_hex(2 + g % 9999), 24, '0') END,"
                     " 'ad_analysis', 'completed', 100, 'Analysis completed successfully!',"

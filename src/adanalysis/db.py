@@ -65,10 +65,12 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-# The PostgreSQL read pool: room for the polling of many pages at once (50 connections measured
-# in bench/polling.py) without opening a connection per request.
+# The PostgreSQL read pool: enough connections to keep the database busy, and no overflow: under
+# 50 polling connections (bench/polling.py) overflow connections were opened and closed again for
+# nearly every request (a TLS attempt and a login each, 14 % of the time); a read waiting a moment
+# for a pooled connection costs far less.
 PG_READ_POOL_SIZE = 20
-PG_READ_MAX_OVERFLOW = 20
+PG_READ_MAX_OVERFLOW = 0
 # Read connections older than this are replaced when checked out: cheaper than a ping on every
 # checkout, and shorter than any server-side idle timeout we know of.
 PG_POOL_RECYCLE_SECONDS = 1800

@@ -47,19 +47,26 @@ async def get_current_user(
     return user
 
 
-async def get_token_user_id(
-    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> str:
-    """For hot paths: the token's user id, checked for existence in the route's own query.
+class BearerUserId(OAuth2PasswordBearer):
+    """For hot paths: the bearer token's user id, as one dependency (the scheme and the decode).
 
-    A route taking this instead of CurrentUser must answer UNAUTHORIZED when its query finds no
-    active user of that id (a deleted or deactivated user's token still decodes).
+    A route taking this instead of CurrentUser must answer UNAUTHORIZED when its own query finds
+    no active user of that id (a deleted or deactivated user's token still decodes).
     """
-    return token_user_id(request, token)
+
+    async def __call__(self, request: Request) -> str:  # type: ignore[override]
+        """The user id, or 401."""
+        return token_user_id(request, await super().__call__(request))
+
+
+# The same scheme name as oauth2_scheme: one security scheme in the OpenAPI document.
+bearer_user_id = BearerUserId(
+    tokenUrl="/api/v1/auth/token", scheme_name="OAuth2PasswordBearer", auto_error=False
+)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-TokenUserId = Annotated[str, Depends(get_token_user_id)]
+TokenUserId = Annotated[str, Depends(bearer_user_id)]
 
 
 def get_auth_throttle(request: Request) -> AuthThrottle:

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from adanalysis.jobs.reads import JobReader
 from adanalysis.jobs.service import BackgroundJobService
 
 
@@ -17,12 +16,3 @@ async def get_job_service(request: Request) -> BackgroundJobService:
 
 
 JobServiceDep = Annotated[BackgroundJobService, Depends(get_job_service)]
-
-
-async def get_job_reader(request: Request) -> JobReader:
-    """The app's fast job reader (job-status, history)."""
-    reader: JobReader = request.app.state.job_reader
-    return reader
-
-
-JobReaderDep = Annotated[JobReader, Depends(get_job_reader)]
