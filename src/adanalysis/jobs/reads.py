@@ -6,9 +6,11 @@ BEGIN, never SQLite's write lock), with the user check in the same statement as 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,11 +25,13 @@ from sqlalchemy import (
     true,
     tuple_,
 )
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from adanalysis.auth.models import User
+from adanalysis.db import UTCDateTime
 from adanalysis.ids import is_object_id
 from adanalysis.jobs.errors import JobNotFoundError
 from adanalysis.jobs.models import BackgroundJob, JobStatus
@@ -52,6 +56,10 @@ def _user_with_job(*columns: Any) -> Select[Any]:
 
 # Built once: composing a statement per request cost more than running it.
 _STATUS = _user_with_job(User.id.label("__user"), *DOCUMENT_COLUMNS)
+# The status statement as SQLite text, its parameters in (job_id, user_id) order.
+_STATUS_SQLITE = str(_STATUS.compile(dialect=sqlite.dialect()))
+_JSON_COLUMNS = ("parameters", "results")
+_TIME_COLUMNS = tuple(c.key for c in DOCUMENT_COLUMNS if isinstance(c.type, UTCDateTime))
 _USER_AND_CURSOR = _user_with_job(User.id, _J.created_at, _J.id.label("anchor_id"))
 
 
@@ -77,7 +85,11 @@ class JobReader:
         """The user check and user_id's job job_id, in one statement."""
         # An id that cannot exist matches no job (and never reaches the query as typed).
         job_id = job_id if is_object_id(job_id) else ""
-        rows = await self._rows(_STATUS, {"job_id": job_id, "user_id": user_id})
+        rows: Sequence[Mapping[Any, Any]] | None = None
+        if self.inline is not None:
+            rows = self._sqlite_status(job_id, user_id)
+        if rows is None:
+            rows = await self._rows(_STATUS, {"job_id": job_id, "user_id": user_id})
         if not rows:
             return StatusRead(user_ok=False, job=None)
         if rows[0]["id"] is None:
@@ -112,6 +124,34 @@ class JobReader:
             )
         )
         return [_summary(row) for row in rows]
+
+    def _sqlite_status(self, job_id: str, user_id: str) -> list[dict[str, Any]] | None:
+        """The status statement on the driver's own connection; None when the file is busy.
+
+        SQLAlchemy's execution and result machinery cost several times the SQLite read itself
+        (a primary-key lookup); the statement is compiled once and its few typed columns are
+        decoded here the way UTCDateTime and JSON decode them (tests compare with the ORM).
+        """
+        try:
+            if self._inline_conn is None:
+                assert self.inline is not None
+                self._inline_conn = self.inline.connect()
+            driver = self._inline_conn.connection.driver_connection
+            assert driver is not None
+            cursor = driver.execute(_STATUS_SQLITE, (job_id, user_id))
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        except (OperationalError, sqlite3.OperationalError):
+            self.close()  # busy (rare in WAL): the caller reads through the pool instead
+            return None
+        for row in rows:
+            for name in _JSON_COLUMNS:
+                if row[name] is not None:
+                    row[name] = json.loads(row[name])
+            for name in _TIME_COLUMNS:
+                if row[name] is not None:
+                    row[name] = datetime.fromisoformat(row[name]).replace(tzinfo=UTC)
+        return rows
 
     def close(self) -> None:
         """Close the inline connection (it is opened again on the next read)."""
