@@ -80,6 +80,12 @@ class JobReader:
         # on one connection kept open: a pool checkout and its reset cost more than the read.
         self.inline = inline
         self._inline_conn: Connection | None = None
+        # PostgreSQL: the status statement compiled once for asyncpg ($1, $2: job_id, user_id).
+        self._status_pg = (
+            str(_STATUS.compile(dialect=engine.dialect))
+            if engine.dialect.name == "postgresql"
+            else None
+        )
 
     async def status(self, *, job_id: str, user_id: str) -> StatusRead:
         """The user check and user_id's job job_id, in one statement."""
@@ -88,6 +94,8 @@ class JobReader:
         rows: Sequence[Mapping[Any, Any]] | None = None
         if self.inline is not None:
             rows = self._sqlite_status(job_id, user_id)
+        elif self._status_pg is not None:
+            rows = await self._postgres_status(self._status_pg, job_id, user_id)
         if rows is None:
             rows = await self._rows(_STATUS, {"job_id": job_id, "user_id": user_id})
         if not rows:
@@ -152,6 +160,24 @@ class JobReader:
                 if row[name] is not None:
                     row[name] = datetime.fromisoformat(row[name]).replace(tzinfo=UTC)
         return rows
+
+    async def _postgres_status(
+        self, sql: str, job_id: str, user_id: str
+    ) -> list[dict[str, Any]] | None:
+        """The status statement on a pooled asyncpg connection; None when that connection failed.
+
+        asyncpg already decodes timestamptz (aware, UTC) and JSON (SQLAlchemy's codec), so the
+        record is the document's values; SQLAlchemy's execution layer would add more than the
+        read costs. A failed connection is invalidated and the caller reads the usual way.
+        """
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            try:
+                records = await raw.driver_connection.fetch(sql, job_id, user_id)  # type: ignore[union-attr]
+            except Exception:
+                await conn.invalidate()
+                return None
+        return [dict(record) for record in records]
 
     def close(self) -> None:
         """Close the inline connection (it is opened again on the next read)."""
