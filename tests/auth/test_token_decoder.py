@@ -39,7 +39,9 @@ def test_invalid_tokens_are_refused_and_not_kept() -> None:
     decoder = TokenDecoder(SECRET, max_entries=2)
     now = int(time.time())
     wrong_key = jwt.encode(
-        {"sub": new_object_id(), "iat": now, "exp": now + 60}, "another-key-that-is-long-enough-0123456789", algorithm=ALGORITHM
+        {"sub": new_object_id(), "iat": now, "exp": now + 60},
+        "another-key-that-is-long-enough-0123456789",
+        algorithm=ALGORITHM,
     )
     no_id = jwt.encode({"sub": "admin", "iat": now, "exp": now + 60}, SECRET, algorithm=ALGORITHM)
     for token in (wrong_key, no_id, "not-a-jwt"):
