@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,7 +55,12 @@ APP_PAGES = (
 )
 
 
-def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    start_executor: bool = True,
+    freeze_after_start: bool = False,
+) -> FastAPI:
     """A configured app; the executor starts with the app's lifespan."""
     settings = settings or get_settings()
     if settings.executor != "local":
@@ -102,6 +108,12 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
                     stale_after_seconds=settings.stale_after_seconds,
                 )
                 await executor.start()
+            if freeze_after_start:
+                # Start-up's objects (modules, routes, schemas) leave the collector's sight, so
+                # full collections under load stop walking them: bench/polling.py's p99 went
+                # 151 -> 54 ms on PostgreSQL, 36 -> 30 ms on SQLite. Only for a serving process:
+                # frozen objects are never freed, and tests build many apps.
+                gc.freeze()
             try:
                 yield
             finally:
