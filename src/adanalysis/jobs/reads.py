@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     RowMapping,
     Select,
     and_,
@@ -56,11 +57,55 @@ def _user_with_job(*columns: Any) -> Select[Any]:
 
 # Built once: composing a statement per request cost more than running it.
 _STATUS = _user_with_job(User.id.label("__user"), *DOCUMENT_COLUMNS)
-# The status statement as SQLite text, its parameters in (job_id, user_id) order.
-_STATUS_SQLITE = str(_STATUS.compile(dialect=sqlite.dialect()))
-_JSON_COLUMNS = ("parameters", "results")
-_TIME_COLUMNS = tuple(c.key for c in DOCUMENT_COLUMNS if isinstance(c.type, UTCDateTime))
 _USER_AND_CURSOR = _user_with_job(User.id, _J.created_at, _J.id.label("anchor_id"))
+_NEWEST_FIRST = (_J.created_at.desc(), _J.id.desc())
+_PAGE_FIRST = (
+    select(*SUMMARY_COLUMNS)
+    .where(_J.user_id == bindparam("user_id"))
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit", type_=Integer))
+)
+_PAGE_AFTER = (
+    select(*SUMMARY_COLUMNS)
+    .where(
+        _J.user_id == bindparam("user_id"),
+        tuple_(_J.created_at, _J.id)
+        < tuple_(bindparam("after_created", type_=UTCDateTime), bindparam("after_id")),
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit", type_=Integer))
+)
+# The statements the hot paths run on the driver's connection, compiled once per dialect.
+PREPARED = {
+    "status": _STATUS,
+    "cursor": _USER_AND_CURSOR,
+    "first": _PAGE_FIRST,
+    "after": _PAGE_AFTER,
+}
+# What SQLite hands back as text and the ORM would have decoded.
+_JSON_COLUMNS = frozenset({"parameters", "results", "result_summary"})
+_TIME_COLUMNS = frozenset(c.key for c in _J.__table__.columns if isinstance(c.type, UTCDateTime))
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement's SQL text for one dialect and its parameters' order."""
+
+    sql: str
+    order: tuple[str, ...]
+    defaults: dict[str, Any]  # binds the dialect adds itself (SQLite's OFFSET 0)
+
+
+def _compile(statement: Any, dialect: Any) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    return _Compiled(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+
+
+def _as_time(value: Any) -> Any:
+    """A time column's value as SQLite's text holds it, or already decoded."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value
 
 
 @dataclass(frozen=True)
@@ -80,24 +125,20 @@ class JobReader:
         # on one connection kept open: a pool checkout and its reset cost more than the read.
         self.inline = inline
         self._inline_conn: Connection | None = None
-        # PostgreSQL: the status statement compiled once for asyncpg ($1, $2: job_id, user_id).
-        self._status_pg = (
-            str(_STATUS.compile(dialect=engine.dialect))
-            if engine.dialect.name == "postgresql"
-            else None
-        )
+        # The prepared statements for the driver's connection: sqlite3 (inline) or asyncpg.
+        dialect = sqlite.dialect() if inline is not None else engine.dialect
+        self._prepared: dict[str, _Compiled] | None = None
+        if inline is not None or engine.dialect.name == "postgresql":
+            self._prepared = {k: _compile(v, dialect) for k, v in PREPARED.items()}
 
     async def status(self, *, job_id: str, user_id: str) -> StatusRead:
         """The user check and user_id's job job_id, in one statement."""
         # An id that cannot exist matches no job (and never reaches the query as typed).
         job_id = job_id if is_object_id(job_id) else ""
-        rows: Sequence[Mapping[Any, Any]] | None = None
-        if self.inline is not None:
-            rows = self._sqlite_status(job_id, user_id)
-        elif self._status_pg is not None:
-            rows = await self._postgres_status(self._status_pg, job_id, user_id)
+        params = {"job_id": job_id, "user_id": user_id}
+        rows: Sequence[Mapping[Any, Any]] | None = await self._fetch("status", params)
         if rows is None:
-            rows = await self._rows(_STATUS, {"job_id": job_id, "user_id": user_id})
+            rows = await self._rows(_STATUS, params)
         if not rows:
             return StatusRead(user_ok=False, job=None)
         if rows[0]["id"] is None:
@@ -118,7 +159,14 @@ class JobReader:
         JobNotFoundError when `before` is not one of the user's jobs.
         """
         cursor = before if before is not None and is_object_id(before) else ""
-        found = await self._rows(_USER_AND_CURSOR, {"job_id": cursor, "user_id": user_id})
+        params: dict[str, Any] = {"job_id": cursor, "user_id": user_id}
+        # Filtered pages are rarer: they take the general query.
+        fast = status is None and job_type is None
+        found: Sequence[Mapping[Any, Any]] | None = None
+        if fast:
+            found = await self._fetch("cursor", params, decode=False)
+        if found is None:
+            found = await self._rows(_USER_AND_CURSOR, params)
         if not found:
             return None
         after = None
@@ -126,54 +174,79 @@ class JobReader:
             if found[0]["anchor_id"] is None:
                 raise JobNotFoundError(before)
             after = (found[0]["created_at"], found[0]["anchor_id"])
-        rows = await self._rows(
-            history_query(
-                user_id=user_id, limit=limit, status=status, job_type=job_type, after=after
+        rows: Sequence[Mapping[Any, Any]] | None = None
+        if fast:
+            page = {"user_id": user_id, "limit": limit}
+            if after is not None:
+                # As the cursor row held it (SQLite's text): compared as stored, not re-encoded.
+                page.update(after_created=after[0], after_id=after[1])
+            rows = await self._fetch("first" if after is None else "after", page)
+        if rows is None:
+            if after is not None:
+                after = (_as_time(after[0]), after[1])
+            rows = await self._rows(
+                history_query(
+                    user_id=user_id, limit=limit, status=status, job_type=job_type, after=after
+                )
             )
-        )
         return [_summary(row) for row in rows]
 
-    def _sqlite_status(self, job_id: str, user_id: str) -> list[dict[str, Any]] | None:
-        """The status statement on the driver's own connection; None when the file is busy.
+    async def _fetch(
+        self, name: str, params: dict[str, Any], *, decode: bool = True
+    ) -> list[dict[str, Any]] | None:
+        """A prepared statement's rows on the driver's connection; None: use the general path.
 
-        SQLAlchemy's execution and result machinery cost several times the SQLite read itself
-        (a primary-key lookup); the statement is compiled once and its few typed columns are
-        decoded here the way UTCDateTime and JSON decode them (tests compare with the ORM).
+        SQLAlchemy's execution and result layers cost several times these reads (primary-key and
+        index lookups); the few typed columns are decoded here as UTCDateTime and JSON decode them
+        (tests compare with the ORM's documents on both databases).
         """
+        if self._prepared is None:
+            return None
+        prepared = self._prepared[name]
+        args = tuple(
+            params[key] if key in params else prepared.defaults[key] for key in prepared.order
+        )
+        if self.inline is not None:
+            return self._sqlite_fetch(prepared.sql, args, decode=decode)
+        return await self._postgres_fetch(prepared.sql, args)
+
+    def _sqlite_fetch(
+        self, sql: str, args: tuple[Any, ...], *, decode: bool
+    ) -> list[dict[str, Any]] | None:
+        """Rows from the inline connection's sqlite3 handle; None when the file is busy."""
         try:
             if self._inline_conn is None:
                 assert self.inline is not None
                 self._inline_conn = self.inline.connect()
             driver = self._inline_conn.connection.driver_connection
             assert driver is not None
-            cursor = driver.execute(_STATUS_SQLITE, (job_id, user_id))
+            cursor = driver.execute(sql, args)
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         except (OperationalError, sqlite3.OperationalError):
             self.close()  # busy (rare in WAL): the caller reads through the pool instead
             return None
-        for row in rows:
-            for name in _JSON_COLUMNS:
-                if row[name] is not None:
-                    row[name] = json.loads(row[name])
-            for name in _TIME_COLUMNS:
-                if row[name] is not None:
-                    row[name] = datetime.fromisoformat(row[name]).replace(tzinfo=UTC)
+        if decode:
+            for row in rows:
+                for name, value in row.items():
+                    if value is None:
+                        continue
+                    if name in _JSON_COLUMNS:
+                        row[name] = json.loads(value)
+                    elif name in _TIME_COLUMNS:
+                        row[name] = _as_time(value)
         return rows
 
-    async def _postgres_status(
-        self, sql: str, job_id: str, user_id: str
-    ) -> list[dict[str, Any]] | None:
-        """The status statement on a pooled asyncpg connection; None when that connection failed.
+    async def _postgres_fetch(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]] | None:
+        """Rows from a pooled asyncpg connection; None when that connection failed.
 
-        asyncpg already decodes timestamptz (aware, UTC) and JSON (SQLAlchemy's codec), so the
-        record is the document's values; SQLAlchemy's execution layer would add more than the
-        read costs. A failed connection is invalidated and the caller reads the usual way.
+        asyncpg already decodes timestamptz (aware, UTC) and JSON (SQLAlchemy's codec). A failed
+        connection is invalidated and the caller reads the general way.
         """
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             try:
-                records = await raw.driver_connection.fetch(sql, job_id, user_id)  # type: ignore[union-attr]
+                records = await raw.driver_connection.fetch(sql, *args)  # type: ignore[union-attr]
             except Exception:
                 await conn.invalidate()
                 return None
