@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adanalysis.ads.jobs import register_ad_jobs
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
-from adanalysis.db import open_database
+from adanalysis.db import create_inline_engine, create_read_engine, open_database
 from adanalysis.jobs.context import JobServices
 from adanalysis.jobs.events import JobEvents, LocalJobEvents
 from adanalysis.jobs.lifecycle import JobLifecycle
@@ -46,6 +47,8 @@ class JobRuntime:
     """What one process needs to start, run and watch jobs."""
 
     engine: AsyncEngine
+    read_engine: AsyncEngine  # single-statement reads in autocommit (db.create_read_engine)
+    inline_engine: Engine | None  # SQLite: reads in the loop's thread (db.create_inline_engine)
     secret_key: str
     secrets: SecretBox
     events: JobEvents
@@ -66,6 +69,8 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
         install_job_metrics(lifecycle, session_factory)
         notifier = Notifier(settings, session_factory, secrets)
         notifier.install(lifecycle)
+        read_engine = create_read_engine(settings.sqlalchemy_url)
+        inline_engine = create_inline_engine(settings.sqlalchemy_url)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
@@ -74,9 +79,22 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
             worker_id=make_worker_id(worker_kind),
         )
         try:
-            yield JobRuntime(engine, secret_key, secrets, events, registry, lifecycle, services)
+            yield JobRuntime(
+                engine,
+                read_engine,
+                inline_engine,
+                secret_key,
+                secrets,
+                events,
+                registry,
+                lifecycle,
+                services,
+            )
         finally:
             notifier.stop()  # failing deliveries give up rather than hold the shutdown
+            await read_engine.dispose()
+            if inline_engine is not None:
+                inline_engine.dispose()
             await lifecycle.drain_hooks()
             # The speech children end with the jobs that used them (a thread: it reaps them).
             await asyncio.to_thread(stop_shared_pools)

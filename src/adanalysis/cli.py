@@ -52,7 +52,7 @@ def serve(
         from adanalysis.sandbox.mount import mount_sandbox, sandbox_settings
 
         settings = sandbox_settings(settings)
-    api = create_app(settings)
+    api = create_app(settings, freeze_after_start=True)
     if settings.sandbox:
         mount_sandbox(api, settings)
     uvicorn.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,11 +17,13 @@ from adanalysis.ads.router import install_error_handlers as install_ads_error_ha
 from adanalysis.ads.router import router as ads_router
 from adanalysis.ads.workdirs import sweep_workdirs
 from adanalysis.auth.router import router as auth_router
+from adanalysis.auth.security import TokenDecoder
 from adanalysis.auth.throttle import AuthThrottle
 from adanalysis.bootstrap import job_runtime, scheduling_policy
 from adanalysis.config import Settings, get_settings
 from adanalysis.errors import COMMON_RESPONSES, BodySizeLimit, install_error_handlers
 from adanalysis.jobs.executors.local import LocalExecutor
+from adanalysis.jobs.reads import JobReader
 from adanalysis.jobs.router import install_error_handlers as install_job_error_handlers
 from adanalysis.jobs.service import BackgroundJobService
 from adanalysis.monitoring.admin import router as admin_router
@@ -57,7 +60,12 @@ APP_PAGES = (
 )
 
 
-def create_app(settings: Settings | None = None, *, start_executor: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    start_executor: bool = True,
+    freeze_after_start: bool = False,
+) -> FastAPI:
     """A configured app; the executor starts with the app's lifespan."""
     settings = settings or get_settings()
     if settings.executor != "local":
@@ -77,6 +85,10 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
             app.state.engine = runtime.engine
             app.state.session_factory = runtime.services.session_factory
             app.state.secret_key = runtime.secret_key
+            app.state.token_decoder = TokenDecoder(runtime.secret_key)
+            app.state.job_reader = reader = JobReader(
+                runtime.read_engine, inline=runtime.inline_engine
+            )
             app.state.secret_box = runtime.secrets
             app.state.events = runtime.events
             app.state.job_registry = runtime.registry
@@ -101,11 +113,18 @@ def create_app(settings: Settings | None = None, *, start_executor: bool = True)
                     stale_after_seconds=settings.stale_after_seconds,
                 )
                 await executor.start()
+            if freeze_after_start:
+                # Start-up's objects (modules, routes, schemas) leave the collector's sight, so
+                # full collections under load stop walking them: bench/polling.py's p99 went
+                # 151 -> 54 ms on PostgreSQL, 36 -> 30 ms on SQLite. Only for a serving process:
+                # frozen objects are never freed, and tests build many apps.
+                gc.freeze()
             try:
                 yield
             finally:
                 await executor.stop()
                 await limiter.close()
+                reader.close()
 
     app = FastAPI(
         title="adanalysis",

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from fastapi import Response
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, literal, tuple_
 
 NEXT_CURSOR_HEADER = "X-Next-Before"
 
@@ -21,8 +21,10 @@ T = TypeVar("T")
 
 def older_than(model: Any, anchor: _Row) -> ColumnElement[bool]:
     """Rows that come after anchor in newest-first order."""
-    return (model.created_at < anchor.created_at) | (
-        (model.created_at == anchor.created_at) & (model.id < anchor.id)
+    # A row comparison: one index range on (..., created_at, id), where the equivalent OR
+    # filtered every row of the user's after the first page.
+    return tuple_(model.created_at, model.id) < tuple_(
+        literal(anchor.created_at, model.created_at.type), literal(anchor.id, model.id.type)
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import jwt
@@ -38,12 +40,56 @@ def create_access_token(user_id: str, *, secret: str, expires_minutes: int) -> s
 
 def decode_access_token(token: str, *, secret: str) -> str | None:
     """The user id in a valid token, or None (also for a well-signed token naming no valid id)."""
+    decoded = _decode(token, secret)
+    return decoded[0] if decoded else None
+
+
+def _decode(token: str, secret: str) -> tuple[str, float] | None:
+    """The user id and expiry (epoch seconds) of a valid token, or None."""
     try:
         claims = jwt.decode(
             token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "iat", "sub"]}
         )
     except jwt.PyJWTError:
         return None
-    sub = claims.get("sub")
+    sub, exp = claims.get("sub"), claims.get("exp")
     # Checked before it reaches a query: a forged or buggy id must be a 401, never a 500.
-    return sub if isinstance(sub, str) and is_object_id(sub) else None
+    if not (isinstance(sub, str) and is_object_id(sub)) or not isinstance(exp, int | float):
+        return None
+    return sub, float(exp)
+
+
+class TokenDecoder:
+    """decode_access_token with a bounded per-process cache of valid tokens, expiry respected.
+
+    A page polling every 2 s sends the same token each time; verifying its signature again cost
+    6 % of a status read. Only valid tokens are kept (forgeries cannot fill the cache), and a kept
+    token stops working at its `exp` as an uncached one would. Revocation is unchanged: tokens
+    name a user, and every request still checks in the database that the user exists and is
+    active.
+    """
+
+    def __init__(
+        self, secret: str, *, max_entries: int = 10_000, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._secret = secret
+        self._max_entries = max_entries
+        self._clock = clock
+        self._valid: dict[str, tuple[str, float]] = {}
+
+    def user_id(self, token: str) -> str | None:
+        """The user id in a valid, unexpired token, or None."""
+        cached = self._valid.get(token)
+        if cached is not None:
+            if self._clock() < cached[1]:
+                return cached[0]
+            del self._valid[token]
+            return None
+        decoded = _decode(token, self._secret)
+        if decoded is None or self._clock() >= decoded[1]:
+            return None
+        if len(self._valid) >= self._max_entries:
+            # The oldest entry goes (dicts keep insertion order): tokens are reissued at sign-in.
+            del self._valid[next(iter(self._valid))]
+        self._valid[token] = decoded
+        return decoded[0]

@@ -33,7 +33,7 @@ from adanalysis.jobs.models import (
     BackgroundJob,
     JobStatus,
 )
-from adanalysis.jobs.schemas import JobDocument
+from adanalysis.jobs.schemas import JobDocument, summarise_results
 from adanalysis.jobs.stages import enter_stage, leave_stage, stage_of
 
 log = logging.getLogger(__name__)
@@ -359,6 +359,8 @@ class JobLifecycle:
         **values: Any,
     ) -> BackgroundJob:
         """The guarded UPDATE ... RETURNING, then the event; refused when no row matched."""
+        if "results" in values:
+            values["result_summary"] = summarise_results(values["results"])
         statement = (
             update(BackgroundJob)
             .where(*_guard(transition, job_id), *extra)

@@ -71,6 +71,8 @@ class BackgroundJob(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result_count: Mapped[int | None] = mapped_column(Integer)
     results: Mapped[list[Any] | None] = mapped_column(JSON)
+    # Counts of results by status, written with results: the history lists it without `results`.
+    result_summary: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -20,10 +20,9 @@ from fastapi import (
     status,
 )
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 
-from adanalysis.auth.deps import CurrentUser
-from adanalysis.auth.models import User
-from adanalysis.auth.security import decode_access_token
+from adanalysis.auth.deps import UNAUTHORIZED, CurrentUser, TokenUserId
 from adanalysis.db import SessionDep
 from adanalysis.jobs.deps import JobServiceDep
 from adanalysis.jobs.errors import (
@@ -34,6 +33,7 @@ from adanalysis.jobs.errors import (
 )
 from adanalysis.jobs.events import job_topic
 from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
+from adanalysis.jobs.reads import JobReader
 from adanalysis.jobs.registry import JobRegistry
 from adanalysis.jobs.schemas import (
     JobConflict,
@@ -44,9 +44,12 @@ from adanalysis.jobs.schemas import (
     error_responses,
 )
 from adanalysis.monitoring.instruments import WEBSOCKET_CLIENTS
-from adanalysis.paging import one_page
+from adanalysis.paging import NEXT_CURSOR_HEADER, one_page
 
 router = APIRouter(tags=["jobs"])
+
+JSON = "application/json"
+_SUMMARIES = TypeAdapter(list[JobSummary])
 
 WS_REFUSED = "Job not found or not signed in"
 NOT_FOUND = "Job not found. Check the job id; jobs are visible only to the user who started them."
@@ -59,14 +62,18 @@ CONFLICT_RESPONSE: Responses = {
 
 
 @router.get("/job-status/{job_id}", response_model=JobDocument, responses={**_404, **_401})
-async def job_status(
-    job_id: str, user: CurrentUser, session: SessionDep, jobs: JobServiceDep
-) -> JobDocument:
+async def job_status(job_id: str, user_id: TokenUserId, request: Request) -> Response:
     """The whole job document: status, progress, message, errors, timestamps."""
-    job = await jobs.get_job_status(session, job_id=job_id, user_id=user.id)
-    if job is None:
+    # The reader from app.state, not a dependency: each dependency costs the framework more per
+    # request than this read costs the database.
+    reader: JobReader = request.app.state.job_reader
+    read = await reader.status(job_id=job_id, user_id=user_id)
+    if not read.user_ok:
+        raise UNAUTHORIZED
+    if read.job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    return job
+    # Serialised once, here: returning the model would have FastAPI validate it a second time.
+    return Response(read.job.model_dump_json(by_alias=True), media_type=JSON)
 
 
 @router.get(
@@ -75,24 +82,32 @@ async def job_status(
     responses={**_401, **error_responses(e404="The `before` cursor is unknown")},
 )
 async def list_jobs(
-    user: CurrentUser,
-    session: SessionDep,
-    jobs: JobServiceDep,
+    user_id: TokenUserId,
+    request: Request,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size")] = 20,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
     before: Annotated[str | None, Query(description="Last job id of the previous page")] = None,
-) -> list[JobSummary]:
+) -> Response:
     """The user's jobs, newest first; the `X-Next-Before` header carries the next page's cursor."""
+    reader: JobReader = request.app.state.job_reader
     try:
-        page = await jobs.list_jobs(
-            session, user_id=user.id, limit=limit + 1, status=status_filter, before=before
+        page = await reader.history(
+            user_id=user_id, limit=limit + 1, status=status_filter, before=before
         )
     except JobNotFoundError:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "Unknown 'before' cursor: " + NOT_FOUND
         ) from None
-    return [JobSummary.model_validate(job) for job in one_page(page, limit, response)]
+    if page is None:
+        raise UNAUTHORIZED
+    summaries = one_page(page, limit, response)
+    cursor = response.headers.get(NEXT_CURSOR_HEADER)
+    return Response(
+        _SUMMARIES.dump_json(summaries, by_alias=True),
+        media_type=JSON,
+        headers={NEXT_CURSOR_HEADER: cursor} if cursor else None,
+    )
 
 
 @router.delete(
@@ -115,16 +130,14 @@ async def job_updates(websocket: WebSocket, job_id: str, token: str = "") -> Non
     A bad token, an unknown job and another user's job: accepted, then closed with 1008.
     """
     app = websocket.app
-    user_id = decode_access_token(token, secret=app.state.secret_key) if token else None
+    user_id = app.state.token_decoder.user_id(token) if token else None
     # Subscribe before reading the row so no update can fall between the two.
     async with app.state.events.subscribe(job_topic(job_id)) as updates:
-        async with app.state.session_factory() as session:
-            user = await session.get(User, user_id) if user_id else None
-            job = None
-            if user is not None and user.is_active:
-                job = await app.state.job_service.get_job_status(
-                    session, job_id=job_id, user_id=user.id
-                )
+        job = None
+        if user_id is not None:
+            # The same one-statement read as job-status: the user must exist and be active.
+            reader: JobReader = app.state.job_reader
+            job = (await reader.status(job_id=job_id, user_id=user_id)).job
         await websocket.accept()
         if job is None:
             # Accepted first, so the client sees the code and reason (closing before accepting

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 
 from adanalysis.jobs.models import JobStatus
 
@@ -57,19 +57,19 @@ class JobSummary(BaseModel):
     completed_at: datetime | None
     estimated_duration_seconds: int | None
     actual_duration_seconds: int | None
-    # Not sent as such: summarised into `result_summary`, the history has no room for the list.
-    results: list[Any] | None = Field(default=None, exclude=True)
+    # How many of the job's results have each `status` (analyzed, skipped, failed...): the
+    # history has no room for the list, and never reads it (see summarise_results).
+    result_summary: dict[str, int]
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def result_summary(self) -> dict[str, int]:
-        """How many of the job's results have each `status` (analyzed, skipped, failed...)."""
-        counts: dict[str, int] = {}
-        for item in self.results or []:
-            key = item.get("status") if isinstance(item, dict) else None
-            if isinstance(key, str):
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+
+def summarise_results(results: list[Any] | None) -> dict[str, int]:
+    """How many results have each `status`; written beside `results` whenever they change."""
+    counts: dict[str, int] = {}
+    for item in results or []:
+        key = item.get("status") if isinstance(item, dict) else None
+        if isinstance(key, str):
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 class JobStarted(BaseModel):

@@ -1,7 +1,7 @@
 """Operations: stage timings, indexes for the job metrics, notification settings and webhook log.
 
 Revision ID: 0005_issue12
-Revises: 0003_issue11
+Revises: 0004_issue9
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_issue12"
-down_revision = "0003_issue11"
+down_revision = "0004_issue9"
 branch_labels = None
 depends_on = None
 
