@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adanalysis.ads.jobs import register_ad_jobs
+from adanalysis.auth import models as _auth_models  # noqa: F401 - the users table, for foreign keys
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
 from adanalysis.db import open_database
