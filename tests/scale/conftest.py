@@ -158,7 +158,8 @@ def db_query(url: str, sql: str, **params: Any) -> list[Any]:
         engine = create_engine(url)
         try:
             async with engine.begin() as conn:
-                return list((await conn.execute(text(sql), params)).all())
+                result = await conn.execute(text(sql), params)
+                return list(result.all()) if result.returns_rows else []
         finally:
             await engine.dispose()
 
