@@ -114,8 +114,13 @@ def cluster(
     }
     c = Cluster(tmp_path_factory.mktemp("cluster"), env)
     try:
-        for process in (c.api("api-a"), c.api("api-b"), c.worker("worker-1"),
-                        c.worker("worker-2"), c.beat()):
+        for process in (
+            c.api("api-a"),
+            c.api("api-b"),
+            c.worker("worker-1"),
+            c.worker("worker-2"),
+            c.beat(),
+        ):
             if process.name != "beat":
                 c.wait_ready(process)
         yield c

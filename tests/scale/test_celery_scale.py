@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
+import socket
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
+from kombu import Connection
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from adanalysis.sandbox.graph import SandboxConfig
 from adanalysis.sandbox.openai_fake import FakeOpenAIConfig
-from tests.scale.cluster import Cluster, sign_up, start, status, wait_status
-from tests.scale.conftest import ACCOUNT, db_query, worker_pid
+from tests.scale.cluster import Cluster, RedisServer, sign_up, start, status, wait_status
+from tests.scale.conftest import ACCOUNT, db_query, unavailable, worker_pid
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 
 VIDEOS = 3  # in the sandbox account ACCOUNT
 
@@ -140,7 +150,9 @@ def test_premium_job_starts_before_earlier_jobs_when_workers_are_saturated(
     fillers = [sign_up(http, api_a, account_id=ACCOUNT) for _ in range(4)]  # 2 workers x 2
     waiting = [sign_up(http, api_a, account_id=ACCOUNT) for _ in range(2)]
     premium = sign_up(http, api_a, account_id=ACCOUNT)
-    db_query(scale_database, "UPDATE users SET is_premium = true WHERE id = :id", id=premium.user_id)
+    db_query(
+        scale_database, "UPDATE users SET is_premium = true WHERE id = :id", id=premium.user_id
+    )
     running = [(u, start(http, api_a, u)) for u in fillers]
     for user, job_id in running:
         wait_status(http, api_a, user, job_id, {"running"})
@@ -151,3 +163,117 @@ def test_premium_job_starts_before_earlier_jobs_when_workers_are_saturated(
         job = wait_status(http, api_a, user, job_id, {"completed"}, timeout=90)
         started[job_id] = job["started_at"]
     assert all(started[premium_job] < started[job_id] for _u, job_id in queued), started
+
+
+def test_websocket_clients_on_two_api_processes_see_the_same_worker_run_job(
+    cluster: Cluster, api_a: str, api_b: str, http: httpx.Client, slow_downloads: SandboxConfig
+) -> None:
+    slow_downloads.download_latency_seconds = 0.7
+    user = sign_up(http, api_a, account_id=ACCOUNT)
+    job_id = start(http, api_a, user)
+    token = user.headers["Authorization"].removeprefix("Bearer ")
+
+    def watch(base: str) -> list[dict[str, Any]]:
+        url = f"{base.replace('http', 'ws', 1)}/api/v1/ad_analysis/ws/jobs/{job_id}?token={token}"
+        seen = []
+        with connect(url, open_timeout=30) as ws:
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    seen.append(json.loads(ws.recv(timeout=60)))
+        return seen
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        on_a, on_b = pool.map(watch, [api_a, api_b])
+    for seen in (on_a, on_b):
+        assert seen[-1]["status"] == "completed"
+        assert seen[-1]["result_count"] == VIDEOS
+        # Progress written by a worker process reached this API process's client live.
+        assert any(0 < doc["progress"] < 100 for doc in seen), [d["progress"] for d in seen]
+        progress = [doc["progress"] for doc in seen]
+        assert progress == sorted(progress)
+
+
+def test_redis_restart_mid_run_loses_no_job(
+    cluster: Cluster,
+    api_a: str,
+    http: httpx.Client,
+    redis_server: RedisServer,
+    slow_downloads: SandboxConfig,
+) -> None:
+    slow_downloads.download_latency_seconds = 1.0
+    users = [sign_up(http, api_a, account_id=ACCOUNT) for _ in range(6)]
+    jobs = [(u, start(http, api_a, u)) for u in users]  # 4 run, 2 wait in the broker
+    for user, job_id in jobs[:2]:
+        wait_status(http, api_a, user, job_id, {"running"})
+    redis_server.stop()  # no persistence: the queued messages are gone
+    time.sleep(1.5)
+    redis_server.start()
+    for user, job_id in jobs:
+        job = wait_status(http, api_a, user, job_id, {"completed", "failed"}, timeout=90)
+        assert job["status"] == "completed", job
+        assert job["result_count"] == VIDEOS
+
+
+def test_broker_down_answers_503_and_leaves_nothing_pending(
+    cluster: Cluster, api_a: str, api_b: str, http: httpx.Client, redis_server: RedisServer
+) -> None:
+    user = sign_up(http, api_a, account_id=ACCOUNT)
+    assert http.get(f"{api_a}/readyz").json() == {
+        "status": "ok",
+        "database": "up",
+        "broker": "up",
+    }
+    redis_server.stop()
+    try:
+        r = http.get(f"{api_b}/readyz")
+        assert r.status_code == 503
+        assert r.json()["broker"] == "down" and r.json()["database"] == "up"
+        r = http.post(f"{api_a}/api/v1/ad_analysis/start-analysis/", headers=user.headers)
+        assert r.status_code == 503, r.text
+        assert "job queue is unavailable" in r.json()["detail"]
+        assert http.get(f"{api_a}/health").status_code == 200  # liveness is unchanged
+    finally:
+        redis_server.start()
+    [job] = http.get(f"{api_a}/api/v1/ad_analysis/jobs/", headers=user.headers).json()
+    assert job["status"] == "failed"
+    full = status(http, api_a, user, job["_id"])
+    assert full["error_code"] == "queue_unavailable"
+    deadline = time.monotonic() + 30
+    while http.get(f"{api_a}/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "the broker never came back in /readyz"
+        time.sleep(0.1)
+    job_id = start(http, api_a, user)  # not a 409: the failed start left nothing active
+    assert wait_status(http, api_a, user, job_id, {"completed"})["result_count"] == VIDEOS
+
+
+def test_rabbitmq_as_broker_completes_a_job(
+    cluster: Cluster, http: httpx.Client, scale_database: str
+) -> None:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=2):
+            pass
+    except OSError:
+        unavailable(f"RabbitMQ is not reachable at {RABBITMQ}")
+    queue = f"scale-amqp-{uuid.uuid4().hex[:6]}"
+    env = {"ADANALYSIS_BROKER_URL": RABBITMQ, "ADANALYSIS_CELERY_QUEUE": queue}
+    api, worker = cluster.api("api-amqp", env), cluster.worker("worker-amqp", env)
+    try:
+        cluster.wait_ready(api)
+        cluster.wait_ready(worker)
+        assert api.url is not None
+        user = sign_up(http, api.url, account_id=ACCOUNT)
+        job_id = start(http, api.url, user)
+        job = wait_status(http, api.url, user, job_id, {"completed"}, timeout=90)
+        assert job["result_count"] == VIDEOS
+        [(worker_id,)] = db_query(
+            scale_database, "SELECT worker_id FROM background_jobs WHERE id = :id", id=job_id
+        )
+        assert worker_pid(worker_id) == worker.proc.pid
+    finally:
+        for process in (worker, api):
+            process.stop()
+            cluster.processes.remove(process)
+        with Connection(RABBITMQ) as conn:
+            for name in (queue, f"{queue}.premium"):
+                with contextlib.suppress(Exception):
+                    conn.default_channel.queue_delete(name)

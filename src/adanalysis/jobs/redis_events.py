@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from adanalysis.jobs.events import JobEvent, LocalJobEvents, Subscription
+from adanalysis.redis_options import reconnecting
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,11 @@ class RedisJobEvents:
         self.channel = channel
         self.local = LocalJobEvents()
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+            url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=10,
+            **reconnecting(),
         )
         self._cancel_handlers: list[CancelHandler] = []
         self._relay: asyncio.Task[None] | None = None
