@@ -173,7 +173,10 @@ class _Limits:
 
     def __init__(self) -> None:
         self._clients: dict[tuple[str, int], aioredis.Redis] = {}
-        self._local_pauses = LocalGraphPauses()
+        # Embedded limits belong to the event loop of the server (tests run one loop each).
+        self._local_pauses: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, LocalGraphPauses
+        ] = weakref.WeakKeyDictionary()
         self._local_slots: dict[int, LocalCallSlots] = {}
 
     def _client(self, url: str) -> aioredis.Redis:
@@ -189,7 +192,10 @@ class _Limits:
     def graph_pauses(self, settings: Settings) -> GraphPauses:
         url = _shared_url(settings)
         if url is None:
-            return self._local_pauses
+            loop = asyncio.get_running_loop()
+            if loop not in self._local_pauses:
+                self._local_pauses[loop] = LocalGraphPauses()
+            return self._local_pauses[loop]
         return RedisGraphPauses(
             lambda: self._client(url), prefix=f"{settings.redis_key_prefix}graph:"
         )
