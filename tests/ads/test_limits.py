@@ -168,7 +168,7 @@ async def test_usage_headers_seen_by_one_client_pause_another_on_the_same_accoun
     await redis_client.delete(f"{prefix}act_1")
 
 
-async def test_embedded_limits_are_local_and_scale_out_limits_are_in_redis(tmp_path: Path) -> None:
+def test_embedded_limits_are_local_and_scale_out_limits_are_in_redis(tmp_path: Path) -> None:
     embedded = make_settings("sqlite://", tmp_path)
     assert isinstance(graph_pauses(embedded), LocalGraphPauses)
     assert isinstance(openai_slots(embedded), LocalCallSlots)

@@ -120,6 +120,36 @@ def test_sigkill_of_a_worker_mid_job_resumes_on_the_other_without_reanalysing(
         cluster.wait_ready(cluster.worker(f"{victim.name}-again"))
 
 
+def test_sigterm_gives_a_running_job_back_to_another_worker_without_spending_an_attempt(
+    cluster: Cluster,
+    api_a: str,
+    http: httpx.Client,
+    scale_database: str,
+    slow_downloads: SandboxConfig,
+) -> None:
+    slow_downloads.download_latency_seconds = 1.5
+    user = sign_up(http, api_a, account_id=ACCOUNT)
+    job_id = start(http, api_a, user)
+    deadline = time.monotonic() + 60
+    while (status(http, api_a, user, job_id)["result_count"] or 0) < 1:
+        assert time.monotonic() < deadline, "the job never saved its first video"
+        time.sleep(0.05)
+    [(worker_id,)] = db_query(
+        scale_database, "SELECT worker_id FROM background_jobs WHERE id = :id", id=job_id
+    )
+    victim = next(p for p in cluster.processes if p.proc.pid == worker_pid(worker_id))
+    victim.proc.send_signal(signal.SIGTERM)  # a deploy's warm shutdown
+    try:
+        assert victim.proc.wait(timeout=60) is not None
+        job = wait_status(http, api_a, user, job_id, {"completed", "failed"}, timeout=60)
+        assert job["status"] == "completed", job
+        assert job["attempts"] == 1  # the graceful stop gave its attempt back
+        assert job["result_count"] == VIDEOS
+    finally:
+        cluster.processes.remove(victim)
+        cluster.wait_ready(cluster.worker(f"{victim.name}-next"))
+
+
 def test_cancel_reaches_a_job_running_in_another_process(
     cluster: Cluster, api_a: str, api_b: str, http: httpx.Client, slow_downloads: SandboxConfig
 ) -> None:

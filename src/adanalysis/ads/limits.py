@@ -75,19 +75,24 @@ class CallSlots(Protocol):
 
 
 class LocalGraphPauses:
-    """Pauses in this process's memory (embedded mode)."""
+    """Pauses in this process's memory (embedded mode), per event loop (tests run one each)."""
 
     def __init__(self) -> None:
-        self._until: dict[str, float] = {}
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, float]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _until(self) -> dict[str, float]:
+        return self._by_loop.setdefault(asyncio.get_running_loop(), {})
 
     async def pause(self, key: str, seconds: float) -> None:
         """Pause key for seconds, keeping a longer pause."""
-        until = time.monotonic() + seconds
-        self._until[key] = max(self._until.get(key, 0.0), until)
+        until = self._until()
+        until[key] = max(until.get(key, 0.0), time.monotonic() + seconds)
 
     async def pause_left(self, key: str) -> float:
         """Seconds left of key's pause."""
-        return max(0.0, self._until.get(key, 0.0) - time.monotonic())
+        return max(0.0, self._until().get(key, 0.0) - time.monotonic())
 
 
 class RedisGraphPauses:
@@ -173,10 +178,7 @@ class _Limits:
 
     def __init__(self) -> None:
         self._clients: dict[tuple[str, int], aioredis.Redis] = {}
-        # Embedded limits belong to the event loop of the server (tests run one loop each).
-        self._local_pauses: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, LocalGraphPauses
-        ] = weakref.WeakKeyDictionary()
+        self._local_pauses = LocalGraphPauses()
         self._local_slots: dict[int, LocalCallSlots] = {}
 
     def _client(self, url: str) -> aioredis.Redis:
@@ -192,10 +194,7 @@ class _Limits:
     def graph_pauses(self, settings: Settings) -> GraphPauses:
         url = _shared_url(settings)
         if url is None:
-            loop = asyncio.get_running_loop()
-            if loop not in self._local_pauses:
-                self._local_pauses[loop] = LocalGraphPauses()
-            return self._local_pauses[loop]
+            return self._local_pauses
         return RedisGraphPauses(
             lambda: self._client(url), prefix=f"{settings.redis_key_prefix}graph:"
         )

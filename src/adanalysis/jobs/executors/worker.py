@@ -68,7 +68,11 @@ class Worker:
 
     async def _run(self, job_id: str) -> None:
         services = self.services
-        if services is None or self._stopping:
+        if services is None:
+            return
+        if self._stopping:
+            # A message taken during a warm shutdown goes back to the queue, not to waste.
+            await self._dispatch_job(job_id)
             return
         task: asyncio.Task[object] = asyncio.current_task()  # type: ignore[assignment]
         self._running[job_id] = (task, None)
