@@ -8,16 +8,19 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adanalysis.ads.jobs import register_ad_jobs
+from adanalysis.auth import models as _auth_models  # noqa: F401 - the users table, for foreign keys
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
 from adanalysis.db import create_inline_engine, create_read_engine, open_database
 from adanalysis.jobs.context import JobServices
 from adanalysis.jobs.events import JobEvents, LocalJobEvents
+from adanalysis.jobs.executors.local import LocalExecutor
 from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.maintenance import make_worker_id
 from adanalysis.jobs.registry import JobRegistry
@@ -25,6 +28,9 @@ from adanalysis.jobs.scheduling import SchedulingPolicy
 from adanalysis.monitoring.prometheus import install_job_metrics
 from adanalysis.notifications.service import Notifier
 from adanalysis.workers import stop_shared_pools
+
+if TYPE_CHECKING:
+    from adanalysis.jobs.executors.celery import CeleryExecutor
 
 
 def build_job_registry(settings: Settings, *, secrets: SecretBox) -> JobRegistry:
@@ -35,6 +41,34 @@ def build_job_registry(settings: Settings, *, secrets: SecretBox) -> JobRegistry
         # A plugin module exposes register_jobs(registry); importing it registers nothing.
         importlib.import_module(module).register_jobs(registry)
     return registry
+
+
+def job_events(settings: Settings) -> JobEvents:
+    """In-process fan-out embedded; Redis pub/sub shared by every process at scale."""
+    if settings.executor == "local":
+        return LocalJobEvents()
+    url = settings.events_redis_url
+    if url is None:
+        raise RuntimeError(
+            "ADANALYSIS_EXECUTOR=celery needs Redis for live job events: set ADANALYSIS_REDIS_URL "
+            "(or use a redis:// ADANALYSIS_BROKER_URL)."
+        )
+    from adanalysis.jobs.redis_events import RedisJobEvents
+
+    return RedisJobEvents(url, channel=f"{settings.redis_key_prefix}job-events")
+
+
+def build_executor(
+    settings: Settings, runtime: JobRuntime, *, policy: SchedulingPolicy
+) -> LocalExecutor | CeleryExecutor:
+    """The executor of an API process: the asyncio runner, or the Celery publisher."""
+    if settings.executor == "local":
+        return LocalExecutor(
+            runtime.services, concurrency=settings.max_concurrent_jobs, policy=policy
+        )
+    from adanalysis.jobs.executors.celery import CeleryExecutor, make_celery_app
+
+    return CeleryExecutor(make_celery_app(settings), settings, events=runtime.events)
 
 
 def scheduling_policy(settings: Settings) -> SchedulingPolicy:
@@ -62,10 +96,13 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     """The job runtime of this process; the database is closed when the block ends."""
     secret_key = settings.resolved_secret_key()
     secrets = SecretBox(secret_key)
-    events = LocalJobEvents()
+    events = job_events(settings)
     registry = build_job_registry(settings, secrets=secrets)
     lifecycle = JobLifecycle(events=events)
-    async with open_database(settings.sqlalchemy_url) as (engine, session_factory):
+    async with (
+        open_database(settings.sqlalchemy_url) as (engine, session_factory),
+        _relaying(events),
+    ):
         install_job_metrics(lifecycle, session_factory)
         notifier = Notifier(settings, session_factory, secrets)
         notifier.install(lifecycle)
@@ -98,3 +135,18 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
             await lifecycle.drain_hooks()
             # The speech children end with the jobs that used them (a thread: it reaps them).
             await asyncio.to_thread(stop_shared_pools)
+
+
+@asynccontextmanager
+async def _relaying(events: JobEvents) -> AsyncIterator[None]:
+    """Run the events relay of a scale-out process while the block runs."""
+    from adanalysis.jobs.redis_events import RedisJobEvents
+
+    if not isinstance(events, RedisJobEvents):
+        yield
+        return
+    await events.start()
+    try:
+        yield
+    finally:
+        await events.stop()

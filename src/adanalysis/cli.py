@@ -1,4 +1,4 @@
-"""The `adanalysis` command: serve, migrate, cleanup, users."""
+"""The `adanalysis` command: serve, worker, beat, migrate, cleanup, users."""
 
 from __future__ import annotations
 
@@ -65,6 +65,101 @@ def serve(
         # default would believe any local peer's header and rewrite the client address.
         proxy_headers=False,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(help="Jobs run at once (0: ADANALYSIS_WORKER_CONCURRENCY)", min=0)
+    ] = 0,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues (default: premium, then normal)")
+    ] = None,
+    per_machine: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes on this machine: the speech pool gets cores / N processes",
+            min=1,
+        ),
+    ] = 1,
+) -> None:
+    """Run jobs from the Celery queue (scale-out; start as many as you like, on any machine)."""
+    import os
+    import socket
+    import uuid
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from celery.signals import worker_shutting_down
+
+    from adanalysis.bootstrap import job_runtime
+    from adanalysis.jobs.context import JobServices
+    from adanalysis.jobs.executors.celery import CeleryExecutor, make_celery_app, queue_names
+    from adanalysis.jobs.executors.worker import Worker
+    from adanalysis.logging_setup import configure_logging
+    from adanalysis.workers import available_cores
+
+    settings = get_settings().model_copy(update={"executor": "celery"})
+    if settings.speech_workers == 0:
+        # N worker processes on one machine share its cores instead of each taking them all.
+        speech = max(1, available_cores() // per_machine)
+        settings = settings.model_copy(update={"speech_workers": speech})
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def open_services() -> AsyncIterator[JobServices]:
+        async with job_runtime(settings, worker_kind="worker") as runtime:
+            yield runtime.services
+
+    runner = Worker(open_services, max_running_per_user=settings.max_running_jobs_per_user)
+    celery_app = make_celery_app(settings, worker=runner)
+    runner.start()
+    assert runner.services is not None
+    executor = CeleryExecutor(celery_app, settings, events=runner.services.lifecycle.events)
+    runner.dispatch = executor.dispatch
+    # A warm shutdown (SIGTERM) gives running jobs back at once instead of waiting for them.
+    worker_shutting_down.connect(lambda **_: runner.stop_jobs(), weak=False)
+    hostname = f"adanalysis-{os.getpid()}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    argv = [
+        "worker",
+        "--pool=threads",
+        f"--concurrency={concurrency or settings.resolved_worker_concurrency}",
+        f"--queues={queues or ','.join(queue_names(settings))}",
+        f"--hostname={hostname}",
+        f"--loglevel={settings.log_level}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    try:
+        celery_app.worker_main(argv)
+    finally:
+        runner.close()
+
+
+@app.command()
+def beat() -> None:
+    """Keep the scale-out job table healthy: reaper, lost-publish re-dispatch, daily cleanup."""
+    from adanalysis.bootstrap import job_runtime
+    from adanalysis.jobs.executors.celery import CeleryExecutor, make_celery_app
+    from adanalysis.jobs.maintenance import Maintenance, maintain_forever
+    from adanalysis.logging_setup import configure_logging
+
+    settings = get_settings().model_copy(update={"executor": "celery"})
+    configure_logging(settings.log_level)
+
+    async def go() -> None:
+        async with job_runtime(settings, worker_kind="beat") as runtime:
+            executor = CeleryExecutor(make_celery_app(settings), settings, events=runtime.events)
+            maintenance = Maintenance(runtime.services, dispatch=executor.dispatch)
+            await maintenance.reap()
+            await maintenance.redispatch_pending(idle_seconds=settings.stale_after_seconds)
+            await maintain_forever(maintenance)
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     # Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = []
 
+    # Scale-out (ADANALYSIS_EXECUTOR=celery): the Celery broker, its queue, worker threads.
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    # Premium jobs go to "<celery_queue>.premium", which workers consume first.
+    celery_queue: str = Field(default="adanalysis", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # Jobs one `adanalysis worker` process runs at once (0 = max_concurrent_jobs).
+    worker_concurrency: int = Field(default=0, ge=0)
+    # Seconds a publish to the broker may take before start-analysis answers 503.
+    broker_publish_timeout_seconds: float = Field(default=3.0, gt=0)
+    # OpenAI calls in flight across every process sharing Redis (or this process, embedded).
+    openai_max_concurrency: int = Field(default=8, ge=1)
+
     # Job system
     max_concurrent_jobs: int = Field(default=4, ge=1)
     # Jobs one user may run at once across job types (one per type is the database's rule).
@@ -149,6 +160,20 @@ class Settings(BaseSettings):
         if self.log_format != "auto":
             return self.log_format == "json"
         return self.environment == "production"
+
+    @property
+    def events_redis_url(self) -> str | None:
+        """Where job events travel between processes: redis_url, else a Redis broker."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
+
+    @property
+    def resolved_worker_concurrency(self) -> int:
+        """Jobs per worker process: the setting, or max_concurrent_jobs."""
+        return self.worker_concurrency or self.max_concurrent_jobs
 
     @property
     def insights_period(self) -> str:

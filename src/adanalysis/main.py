@@ -19,10 +19,9 @@ from adanalysis.ads.workdirs import sweep_workdirs
 from adanalysis.auth.router import router as auth_router
 from adanalysis.auth.security import TokenDecoder
 from adanalysis.auth.throttle import AuthThrottle
-from adanalysis.bootstrap import job_runtime, scheduling_policy
+from adanalysis.bootstrap import build_executor, job_runtime, scheduling_policy
 from adanalysis.config import Settings, get_settings
 from adanalysis.errors import COMMON_RESPONSES, BodySizeLimit, install_error_handlers
-from adanalysis.jobs.executors.local import LocalExecutor
 from adanalysis.jobs.reads import JobReader
 from adanalysis.jobs.router import install_error_handlers as install_job_error_handlers
 from adanalysis.jobs.service import BackgroundJobService
@@ -68,20 +67,13 @@ def create_app(
 ) -> FastAPI:
     """A configured app; the executor starts with the app's lifespan."""
     settings = settings or get_settings()
-    if settings.executor != "local":
-        # Scale-out (Celery workers) is planned; refuse rather than silently run jobs in-process.
-        raise RuntimeError(
-            f"ADANALYSIS_EXECUTOR={settings.executor} is not available yet; "
-            "use 'local' (the default)."
-        )
     policy = scheduling_policy(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with job_runtime(settings, worker_kind="local") as runtime:
-            executor = LocalExecutor(
-                runtime.services, concurrency=settings.max_concurrent_jobs, policy=policy
-            )
+        kind = "local" if settings.executor == "local" else "api"
+        async with job_runtime(settings, worker_kind=kind) as runtime:
+            executor = build_executor(settings, runtime, policy=policy)
             app.state.engine = runtime.engine
             app.state.session_factory = runtime.services.session_factory
             app.state.secret_key = runtime.secret_key

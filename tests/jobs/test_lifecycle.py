@@ -34,6 +34,9 @@ CALLS: dict[Transition, Call] = {
     Transition.CANCEL_PENDING: lambda lc, s, j: lc.cancel_pending(
         s, job_id=j.id, user_id=j.user_id, message="Cancelled."
     ),
+    Transition.DISCARD: lambda lc, s, j: lc.discard(
+        s, job_id=j.id, error_message="Not queued.", message="Job failed."
+    ),
     Transition.CANCEL_RUNNING: lambda lc, s, j: lc.cancel_running(
         s, job_id=j.id, worker_id=WORKER, message="Cancelled."
     ),
@@ -58,6 +61,7 @@ AFTER: dict[Transition, JobStatus | None] = {
     Transition.HEARTBEAT: JobStatus.RUNNING,
     Transition.REQUEST_CANCEL: JobStatus.RUNNING,
     Transition.CANCEL_PENDING: JobStatus.CANCELLED,
+    Transition.DISCARD: JobStatus.FAILED,
     Transition.CANCEL_RUNNING: JobStatus.CANCELLED,
     Transition.COMPLETE: JobStatus.COMPLETED,
     Transition.FAIL: JobStatus.FAILED,
@@ -71,6 +75,7 @@ EVENT: dict[Transition, JobEventKind | None] = {
     Transition.HEARTBEAT: None,  # liveness is not a change anyone watches
     Transition.REQUEST_CANCEL: JobEventKind.CANCEL_REQUESTED,
     Transition.CANCEL_PENDING: JobEventKind.CANCELLED,
+    Transition.DISCARD: JobEventKind.FAILED,
     Transition.CANCEL_RUNNING: JobEventKind.CANCELLED,
     Transition.COMPLETE: JobEventKind.COMPLETED,
     Transition.FAIL: JobEventKind.FAILED,

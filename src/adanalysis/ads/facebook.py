@@ -24,6 +24,7 @@ from adanalysis.ads.errors import (
     FacebookTransientError,
     VideoUnavailableError,
 )
+from adanalysis.ads.limits import GraphPauses, budget_key, graph_pauses
 from adanalysis.monitoring.instruments import GRAPH_USAGE, external_call, external_error
 
 if TYPE_CHECKING:
@@ -298,6 +299,7 @@ class GraphClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         page_size: int | None = None,
+        shared_pauses: GraphPauses | None = None,
     ) -> None:
         self._version = version.strip("/")
         self._max_retries = max(0, max_retries)
@@ -306,6 +308,8 @@ class GraphClient:
         # Seconds to wait before the next call because a quota is nearly spent.
         self._pause_seconds = 0.0
         self._pause_lock = asyncio.Lock()
+        # Pauses other clients (other jobs, other workers) learnt from Facebook's headers.
+        self._shared = shared_pauses
         # Header, not query: httpx logs request URLs, and the token must never reach a log.
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
@@ -330,6 +334,7 @@ class GraphClient:
             timeout=settings.graph_timeout_seconds,
             max_retries=settings.graph_max_retries,
             transport=transport,
+            shared_pauses=graph_pauses(settings),
         )
 
     async def __aenter__(self) -> GraphClient:
@@ -447,7 +452,8 @@ class GraphClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _get_once(self, url: httpx.URL | str, params: dict[str, str]) -> dict[str, Any]:
-        await self._wait_for_quota()
+        budget = budget_key(httpx.URL(str(url)).path)
+        await self._wait_for_quota(budget)
         external_call("graph", _call_kind(url))
         try:
             # params={} would wipe the query string of a `paging.next` URL (httpx replaces it).
@@ -456,7 +462,7 @@ class GraphClient:
             logger.warning("Facebook call failed: %s", type(exc).__name__)
             external_error("graph", "transport")
             raise FacebookTransientError(TRANSIENT_MESSAGE) from exc
-        self._note_usage(response)
+        await self._note_usage(response, budget)
         if response.is_success:
             try:
                 body = response.json()
@@ -475,7 +481,7 @@ class GraphClient:
         )
         raise error
 
-    def _note_usage(self, response: httpx.Response) -> None:
+    async def _note_usage(self, response: httpx.Response, budget: str) -> None:
         usage = parse_usage(response.headers)
         GRAPH_USAGE.set(usage.max_pct)
         if usage.max_pct <= USAGE_THRESHOLD_PCT:
@@ -487,11 +493,15 @@ class GraphClient:
             pause,
         )
         self._pause_seconds = max(self._pause_seconds, pause)
+        if self._shared is not None:
+            await self._shared.pause(budget, pause)
 
-    async def _wait_for_quota(self) -> None:
+    async def _wait_for_quota(self, budget: str) -> None:
         # Concurrent callers queue on the lock, so one pause covers them all.
         async with self._pause_lock:
             pause, self._pause_seconds = self._pause_seconds, 0.0
+            if self._shared is not None:
+                pause = max(pause, await self._shared.pause_left(budget))
             if pause > MAX_USAGE_PAUSE_SECONDS:
                 raise rate_limit_error(Usage(max_pct=100.0, regain_seconds=pause))
             if pause > 0:

@@ -15,6 +15,7 @@ from tenacity import (
 )
 
 from adanalysis.ads.errors import AdAnalysisError, OpenAIAuthError, OpenAIError, OpenAIQuotaError
+from adanalysis.ads.limits import CallSlots, openai_slots
 from adanalysis.monitoring.instruments import external_call, external_error
 
 if TYPE_CHECKING:
@@ -57,10 +58,12 @@ class OpenAIEngine:
         max_retries: int = 3,
         client: openai.AsyncOpenAI | None = None,
         retry_initial_delay: float = 1.0,
+        slots: CallSlots | None = None,
     ) -> None:
         self.model = model or self.default_model
         self.max_retries = max_retries
         self.retry_initial_delay = retry_initial_delay
+        self._slots = slots  # the cap on calls in flight, across workers at scale
         self._client = openai_client(
             api_key=api_key, base_url=base_url, timeout=timeout, client=client
         )
@@ -68,9 +71,17 @@ class OpenAIEngine:
     async def _call(
         self, call: Callable[[], Awaitable[T]], *, fallback: type[AdAnalysisError], action: str
     ) -> T:
-        """call_openai with this engine's retry policy."""
+        """call_openai with this engine's retry policy, each attempt holding a call slot."""
+        slots = self._slots
+
+        async def limited() -> T:
+            if slots is None:
+                return await call()
+            async with slots.slot():  # a retry's back-off holds no slot
+                return await call()
+
         return await call_openai(
-            call,
+            limited,
             max_retries=self.max_retries,
             fallback=fallback,
             action=action,
@@ -87,6 +98,7 @@ class OpenAIEngine:
             model=model,
             timeout=settings.openai_timeout_seconds,
             max_retries=settings.openai_max_retries,
+            slots=openai_slots(settings),
         )
 
 

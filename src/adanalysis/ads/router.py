@@ -135,7 +135,10 @@ async def delete_credentials(user: CurrentUser, session: SessionDep) -> Response
     response_model=JobStarted,
     responses={
         **_401,
-        **error_responses(e400="No Facebook credentials saved"),
+        **error_responses(
+            e400="No Facebook credentials saved",
+            e503="The job queue is unavailable (scale-out broker down); nothing was started",
+        ),
         **CONFLICT_RESPONSE,
     },
 )

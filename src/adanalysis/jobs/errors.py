@@ -61,3 +61,18 @@ class JobAlreadyFinishedError(Exception):
         super().__init__(job_id)
         self.job_id = job_id
         self.status = status
+
+
+class JobDeferredError(InvalidTransitionError):
+    """Not claimed: its user already runs as many jobs as allowed; it stays pending."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id, "claim", "pending")
+
+
+class JobQueueUnavailableError(Exception):
+    """The job could not be handed to the queue (the broker does not answer)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -23,6 +23,7 @@ from adanalysis.db import utcnow
 from adanalysis.jobs.errors import (
     ActiveJobExistsError,
     InvalidTransitionError,
+    JobDeferredError,
     JobStartContendedError,
 )
 from adanalysis.jobs.events import JobEvent, JobEventKind, JobEvents
@@ -52,6 +53,7 @@ class Transition(StrEnum):
     HEARTBEAT = "heartbeat"  # running -> running: the worker is alive (no event)
     REQUEST_CANCEL = "request_cancel"  # running -> running with cancel_requested_at
     CANCEL_PENDING = "cancel_pending"  # pending -> cancelled, by its user
+    DISCARD = "discard"  # pending -> failed: it could not be queued (the broker is down)
     CANCEL_RUNNING = "cancel_running"  # running -> cancelled, confirmed by its worker or reaper
     COMPLETE = "complete"  # running -> completed
     FAIL = "fail"  # running -> failed
@@ -67,6 +69,7 @@ ALLOWED: dict[Transition, frozenset[JobStatus]] = {
     Transition.HEARTBEAT: _RUNNING,
     Transition.REQUEST_CANCEL: _RUNNING,
     Transition.CANCEL_PENDING: frozenset({JobStatus.PENDING}),
+    Transition.DISCARD: frozenset({JobStatus.PENDING}),
     Transition.CANCEL_RUNNING: _RUNNING,
     Transition.COMPLETE: _RUNNING,
     Transition.FAIL: _RUNNING,
@@ -138,8 +141,22 @@ class JobLifecycle:
             return job
         raise JobStartContendedError(job_type)
 
-    async def claim(self, session: AsyncSession, *, job_id: str, worker_id: str) -> BackgroundJob:
-        """pending -> running for worker_id; a job with a cancel request is not claimed."""
+    async def claim(
+        self,
+        session: AsyncSession,
+        *,
+        job_id: str,
+        worker_id: str,
+        max_running_per_user: int | None = None,
+    ) -> BackgroundJob:
+        """pending -> running for worker_id; a job with a cancel request is not claimed.
+
+        With max_running_per_user, the job is claimed only while its user runs fewer jobs
+        (counted under a per-user lock on PostgreSQL, so workers on many machines agree);
+        otherwise it stays pending and JobDeferredError says so.
+        """
+        if max_running_per_user is not None:
+            await self._check_user_cap(session, job_id=job_id, cap=max_running_per_user)
         now = utcnow()
         return await self._apply(
             session,
@@ -152,6 +169,50 @@ class JobLifecycle:
             attempts=BackgroundJob.attempts + 1,
             started_at=func.coalesce(BackgroundJob.started_at, now),
             heartbeat_at=now,
+            updated_at=now,
+        )
+
+    async def _check_user_cap(self, session: AsyncSession, *, job_id: str, cap: int) -> None:
+        """Raise JobDeferredError when job_id's user runs cap jobs (lock held to commit)."""
+        user_id = (
+            await session.execute(select(BackgroundJob.user_id).where(BackgroundJob.id == job_id))
+        ).scalar_one_or_none()
+        if user_id is None:
+            return  # the claim itself reports the missing job
+        bind = session.get_bind()
+        if bind.dialect.name == "postgresql":
+            # Serialises the count-then-claim of one user's jobs across every worker.
+            await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(user_id))))
+        running = (
+            await session.execute(
+                select(func.count())
+                .select_from(BackgroundJob)
+                .where(
+                    BackgroundJob.user_id == user_id,
+                    BackgroundJob.status == JobStatus.RUNNING,
+                )
+            )
+        ).scalar_one()
+        if running >= cap:
+            await session.rollback()
+            raise JobDeferredError(job_id)
+
+    async def discard(
+        self, session: AsyncSession, *, job_id: str, error_message: str, message: str
+    ) -> BackgroundJob:
+        """pending -> failed for a job that could not be handed to any runner."""
+        now = utcnow()
+        return await self._apply(
+            session,
+            Transition.DISCARD,
+            JobEventKind.FAILED,
+            job_id,
+            (),
+            status=JobStatus.FAILED,
+            error_code="queue_unavailable",
+            error_message=error_message,
+            message=message,
+            completed_at=now,
             updated_at=now,
         )
 

@@ -1,8 +1,9 @@
 """Keeping the job table healthy: reap jobs whose worker died, re-dispatch forgotten pending
-jobs, delete old ended ones. The local executor schedules these; Celery beat will too."""
+jobs, delete old ended ones. The local executor schedules these; so does `adanalysis beat`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -18,6 +19,7 @@ from adanalysis.jobs.errors import InvalidTransitionError
 from adanalysis.jobs.models import BackgroundJob, JobStatus
 
 log = logging.getLogger(__name__)
+CLEANUP_EVERY_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -160,3 +162,23 @@ class Maintenance:
         if removed:
             log.info("cleanup removed %d jobs older than %d days", removed, days)
         return removed
+
+
+async def maintain_forever(maintenance: Maintenance) -> None:
+    """Reap orphans and re-dispatch forgotten pending jobs every stale_after/2; clean up daily."""
+    settings = maintenance.services.settings
+    next_cleanup = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(settings.stale_after_seconds / 2)
+        try:
+            await maintenance.reap()
+            await maintenance.redispatch_pending(idle_seconds=settings.stale_after_seconds)
+        except Exception:
+            log.exception("job maintenance failed; will retry")
+        if loop.time() >= next_cleanup:
+            next_cleanup = loop.time() + CLEANUP_EVERY_SECONDS
+            try:
+                await maintenance.cleanup()
+            except Exception:
+                log.exception("job cleanup failed")

@@ -29,6 +29,7 @@ from adanalysis.jobs.errors import (
     ActiveJobExistsError,
     JobAlreadyFinishedError,
     JobNotFoundError,
+    JobQueueUnavailableError,
     JobStartContendedError,
 )
 from adanalysis.jobs.events import job_topic
@@ -53,6 +54,11 @@ _SUMMARIES = TypeAdapter(list[JobSummary])
 
 WS_REFUSED = "Job not found or not signed in"
 NOT_FOUND = "Job not found. Check the job id; jobs are visible only to the user who started them."
+QUEUE_UNAVAILABLE = (
+    "The job queue is unavailable right now, so the job was not started (nothing is left "
+    "pending). Please try again in a minute; if it persists, the operator should check the "
+    "broker (ADANALYSIS_BROKER_URL) and /readyz."
+)
 _404 = error_responses(e404="No such job for this user")
 _401 = error_responses(e401="Not signed in")
 # The 409 of a start request, for routers that start jobs.
@@ -181,6 +187,14 @@ def install_error_handlers(app: FastAPI) -> None:
             status=JobStatus(job.status),
         )
         return JSONResponse(conflict.model_dump(), status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(JobQueueUnavailableError)
+    async def _queue_down(_request: Request, _exc: JobQueueUnavailableError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": QUEUE_UNAVAILABLE},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "30"},
+        )
 
     @app.exception_handler(JobStartContendedError)
     async def _contended(_request: Request, _exc: JobStartContendedError) -> JSONResponse:

@@ -19,16 +19,26 @@ log = logging.getLogger(__name__)
 
 
 async def run_job(
-    job_id: str, services: JobServices, *, task_ready: Callable[[JobContext], None] | None = None
+    job_id: str,
+    services: JobServices,
+    *,
+    task_ready: Callable[[JobContext], None] | None = None,
+    max_running_per_user: int | None = None,
 ) -> JobStatus | None:
     """Claim and run job_id to an end state; the one entry point of every executor.
 
     Returns the end reached, or None when this runner did not claim the job or lost it.
+    max_running_per_user makes the claim itself enforce the per-user cap (scale-out).
     """
     lifecycle = services.lifecycle
     try:
         async with services.session_factory() as session:
-            job = await lifecycle.claim(session, job_id=job_id, worker_id=services.worker_id)
+            job = await lifecycle.claim(
+                session,
+                job_id=job_id,
+                worker_id=services.worker_id,
+                max_running_per_user=max_running_per_user,
+            )
     except InvalidTransitionError:
         return None  # taken by another runner, cancelled, or already ended
     ctx = JobContext(job, services)

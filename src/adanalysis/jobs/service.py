@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 from datetime import timedelta
@@ -16,6 +17,7 @@ from adanalysis.jobs.errors import (
     InvalidTransitionError,
     JobAlreadyFinishedError,
     JobNotFoundError,
+    JobQueueUnavailableError,
 )
 from adanalysis.jobs.executors import Executor
 from adanalysis.jobs.lifecycle import JobLifecycle, active_job
@@ -73,7 +75,20 @@ class BackgroundJobService:
             max_attempts=self.max_attempts,
             estimated_duration_seconds=estimated_duration_seconds,
         )
-        await self.executor.submit(job.id, priority=priority, user_id=user_id)
+        try:
+            await self.executor.submit(job.id, priority=priority, user_id=user_id)
+        except JobQueueUnavailableError:
+            # Never leave a pending job no runner will hear of: it would block the user's
+            # next start (409) until a sweep found it.
+            wording = self.registry.wording(job_type)
+            with contextlib.suppress(InvalidTransitionError):
+                await self.lifecycle.discard(
+                    session,
+                    job_id=job.id,
+                    error_message=wording.not_queued(),
+                    message=wording.failed(),
+                )
+            raise
         return job
 
     async def active_job(

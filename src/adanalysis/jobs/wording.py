@@ -89,3 +89,10 @@ class JobWording:
     def paused(self) -> str:
         """The message of a job put back by a graceful shutdown."""
         return "Paused by a server restart; it resumes when the server is back."
+
+    def not_queued(self) -> str:
+        """The error of a job the queue could not take (scale-out broker down)."""
+        return (
+            "The job could not be queued because the job queue (broker) did not answer. "
+            "Nothing was run; please start it again in a minute."
+        )

@@ -20,3 +20,26 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(
         {"status": "ok", "database": "up", "executor": request.app.state.settings.executor}
     )
+
+
+@router.get(
+    "/readyz",
+    responses={503: {"description": "The database or the job broker does not answer"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    """200 when this process can take work: database up and, at scale, the broker up."""
+    checks: dict[str, str] = {}
+    try:
+        async with request.app.state.session_factory() as session:
+            await session.execute(text("SELECT 1"))
+        checks["database"] = "up"
+    except Exception:
+        checks["database"] = "down"
+    broker_ready = getattr(request.app.state.executor, "broker_ready", None)
+    if broker_ready is None:
+        checks["broker"] = "not used"  # the embedded executor runs jobs in this process
+    else:
+        checks["broker"] = "up" if await broker_ready() else "down"
+    ok = "down" not in checks.values()
+    body = {"status": "ok" if ok else "unavailable", **checks}
+    return JSONResponse(body, status_code=200 if ok else 503)

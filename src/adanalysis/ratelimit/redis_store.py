@@ -8,6 +8,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from adanalysis.ratelimit.limiter import Hit, LimiterUnavailableError
+from adanalysis.redis_options import reconnecting
 
 # INCR, and start the window (PEXPIRE) on the first hit; one round trip, atomic.
 _HIT = """
@@ -33,7 +34,9 @@ class RedisLimiter:
 
     def __init__(self, url: str, *, prefix: str) -> None:
         self.prefix = prefix
-        self.redis: Any = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.redis: Any = aioredis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=5, **reconnecting()
+        )
         self._hit = self.redis.register_script(_HIT)
         self._undo = self.redis.register_script(_UNDO)
 

@@ -8,12 +8,11 @@ import logging
 from collections import Counter, defaultdict
 
 from adanalysis.jobs.context import JobContext, JobServices
-from adanalysis.jobs.maintenance import Maintenance, PendingJob
+from adanalysis.jobs.maintenance import Maintenance, PendingJob, maintain_forever
 from adanalysis.jobs.runtime import run_job
 from adanalysis.jobs.scheduling import SchedulingPolicy
 
 log = logging.getLogger(__name__)
-CLEANUP_EVERY_SECONDS = 24 * 3600
 
 
 class LocalExecutor:
@@ -132,19 +131,4 @@ class LocalExecutor:
 
     async def _maintain(self) -> None:
         """Reap orphans and pick up forgotten pending jobs now and then; clean up daily."""
-        settings = self.services.settings
-        next_cleanup = 0.0
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(settings.stale_after_seconds / 2)
-            try:
-                await self.maintenance.reap()
-                await self.maintenance.redispatch_pending(idle_seconds=settings.stale_after_seconds)
-            except Exception:
-                log.exception("job maintenance failed; will retry")
-            if loop.time() >= next_cleanup:
-                next_cleanup = loop.time() + CLEANUP_EVERY_SECONDS
-                try:
-                    await self.maintenance.cleanup()
-                except Exception:
-                    log.exception("job cleanup failed")
+        await maintain_forever(self.maintenance)
