@@ -19,7 +19,7 @@ import uuid
 from sqlalchemy import text
 
 from adanalysis.cli import run_migrations
-from adanalysis.db import create_engine, create_session_factory
+from adanalysis.db import create_engine, create_session_factory, execute_autocommit
 from adanalysis.monitoring.metrics import job_metrics
 from adanalysis.monitoring.schemas import MetricsRange
 
@@ -66,13 +66,7 @@ FROM background_jobs
 
 
 async def _admin(statement: str) -> None:
-    engine = create_engine(ADMIN_URL)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
+    await execute_autocommit(ADMIN_URL, statement)
 
 
 async def _timed(call: object, runs: int) -> float:

@@ -193,17 +193,9 @@ def private_database(kind: str, work: Path) -> Iterator[str]:
 
 
 async def _pg_admin(statement: str) -> None:
-    from sqlalchemy import text
+    from adanalysis.db import execute_autocommit
 
-    from adanalysis.db import create_engine
-
-    engine = create_engine(PG_ADMIN)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
+    await execute_autocommit(PG_ADMIN, statement)
 
 
 def _results(n: int) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adanalysis.cli import run_migrations
 from adanalysis.config import Settings
-from adanalysis.db import create_engine, create_session_factory
+from adanalysis.db import create_engine, create_session_factory, execute_autocommit
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 BACKEND = os.environ.get("ADANALYSIS_TEST_DB", "sqlite")
@@ -47,13 +47,7 @@ def pytest_report_header() -> str:
 
 
 async def _pg_admin(statement: str) -> None:
-    engine = create_engine(PG_ADMIN_URL)
-    try:
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
+    await execute_autocommit(PG_ADMIN_URL, statement)
 
 
 @pytest.fixture(scope="session")

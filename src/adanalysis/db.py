@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, MetaData, event
+from sqlalchemy import DateTime, Engine, MetaData, event, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -175,6 +175,17 @@ async def open_database(
     engine = create_engine(url)
     try:
         yield engine, create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def execute_autocommit(url: str, statement: str) -> None:
+    """Run one statement outside a transaction (CREATE or DROP DATABASE need that)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(statement))
     finally:
         await engine.dispose()
 
