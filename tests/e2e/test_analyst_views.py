@@ -103,7 +103,10 @@ def test_open_a_past_job_and_follow_a_failed_videos_reason(
     # The page is a real address: a reload shows it again.
     page.reload()
     expect(page.locator("[data-outcome=failed]")).to_contain_text("no downloadable source")
-    page.locator("[data-outcome=analyzed]").first.get_by_role("link").click()
+    # A single-video ad: a dynamic creative's figures belong to the ad, not to one of its videos.
+    # (Results are listed as videos finish, so `.first` would be any of them.)
+    analysed_row = page.locator("[data-outcome=analyzed]").filter(has_text="SmileSonic toothbrush")
+    analysed_row.get_by_role("link").click()
     expect(page.get_by_role("heading", name="Video analysis")).to_be_visible()
     expect(page.get_by_test_id("analysis-card")).to_be_visible()
     expect(page.get_by_test_id("performance")).to_contain_text("Hook rate")
