@@ -204,3 +204,30 @@ async def _signed_in_with_credentials(client: httpx.AsyncClient) -> dict[str, st
     )
     assert r.status_code == 200
     return headers
+
+
+async def test_a_cancel_during_the_final_write_does_not_lose_the_end(ends: Ends) -> None:
+    """The user's cancel and the heartbeat's both cancel the task: the second may land mid-write."""
+    lifecycle = ends.services.lifecycle
+    job_task: list[asyncio.Task[Any]] = []
+    original = lifecycle.complete
+
+    async def complete_while_cancelled(session: AsyncSession, **values: Any) -> BackgroundJob:
+        job_task[0].cancel()  # a cancel arrives while the end is being written
+        await asyncio.sleep(0)
+        return await original(session, **values)
+
+    lifecycle.complete = complete_while_cancelled  # type: ignore[method-assign]
+    job_id = await ends.add(parameters={"steps": 1})
+    task = asyncio.create_task(run_job(job_id, ends.services))
+    job_task.append(task)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):  # the shielded write goes on without the cancelled task
+        async with ends.services.session_factory() as session:
+            job = await session.get(BackgroundJob, job_id)
+            assert job is not None
+            if job.status != JobStatus.RUNNING:
+                break
+        await asyncio.sleep(0.05)
+    assert job.status == JobStatus.COMPLETED

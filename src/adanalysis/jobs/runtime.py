@@ -119,9 +119,16 @@ async def _end(ctx: JobContext, status: JobStatus, **values: Any) -> JobStatus |
         JobStatus.CANCELLED: lifecycle.cancel_running,
     }[status]
     final = {**ctx.final_values(), **values}
-    try:
+
+    async def write() -> None:
         async with ctx.session_factory() as session:
             await end(session, job_id=ctx.job_id, worker_id=ctx.services.worker_id, **final)
+
+    try:
+        # Shielded: a cancel that lands during the final write (the user's, or the heartbeat
+        # noticing that request a moment later) must not abort it, or the job would stay
+        # `running` until the reaper. The write finishes even if this task is cancelled.
+        await asyncio.shield(write())
     except InvalidTransitionError:
         return None
     log.info("job %s ended %s", ctx.job_id, status.value)
