@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     notification_attempts: int = Field(default=5, ge=1)
     notification_retry_base_seconds: float = Field(default=5.0, ge=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Webhooks to loopback, private and link-local addresses are refused (the server would call
+    # its own network for a user); true for a receiver on an internal network, and in tests.
+    webhook_allow_private: bool = False
 
     # Facebook Graph API
     graph_api_url: str = "https://graph.facebook.com"

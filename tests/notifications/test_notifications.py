@@ -29,6 +29,7 @@ from adanalysis.jobs.context import JobServices
 from adanalysis.jobs.models import BackgroundJob
 from adanalysis.jobs.runtime import run_job
 from adanalysis.main import create_app
+from adanalysis.notifications.addresses import PRIVATE_ADDRESS, refused_reason
 from adanalysis.notifications.service import SIGNATURE_HEADER, Notifier, save_settings
 from adanalysis.serving import serve_app_in_thread
 from tests.conftest import make_settings, sign_up, wait_for_status
@@ -227,6 +228,7 @@ async def test_webhook_is_signed_retried_after_a_500_and_logged(
         tmp_path / "data",
         job_modules=["tests.jobs.jobtypes"],
         notification_retry_base_seconds=0.01,
+        webhook_allow_private=True,  # the receiver listens on 127.0.0.1
     )
     app = create_app(settings)
     with serve_app_in_thread(receiver.app) as hook_base:
@@ -308,3 +310,60 @@ async def test_shutdown_does_not_wait_for_a_retry(
         assert refusing.attempts == 1
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5432/",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "http://[::1]/hook",
+        "http://0.0.0.0/hook",
+    ],
+)
+async def test_a_webhook_to_a_private_address_is_refused(url: str) -> None:
+    assert await refused_reason(url) == PRIVATE_ADDRESS
+
+
+async def test_a_webhook_to_a_public_address_is_allowed() -> None:
+    assert await refused_reason("https://93.184.216.34/hook") is None
+
+
+async def test_a_private_webhook_is_logged_as_refused_and_never_called(
+    database_url: str, tmp_path: Path
+) -> None:
+    """By default the server does not call its own network for a user."""
+    receiver = Receiver()
+    settings = make_settings(
+        database_url,
+        tmp_path / "data",
+        job_modules=["tests.jobs.jobtypes"],
+        notification_retry_base_seconds=0.01,
+    )
+    app = create_app(settings)
+    with serve_app_in_thread(receiver.app) as hook_base:
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                user = await sign_up(client)
+                r = await client.put(
+                    "/api/v1/notifications/settings",
+                    headers=user.headers,
+                    json={"email_enabled": False, "webhook_url": f"{hook_base}/hook"},
+                )
+                assert r.status_code == 200, r.text
+                async with app.state.session_factory() as session:
+                    job = await app.state.job_service.start_job(
+                        session, user_id=user.user_id, job_type=jobtypes.STEPS, parameters={}
+                    )
+                await wait_for_status(client, job.id, user.headers, {"completed"})
+                await app.state.job_lifecycle.drain_hooks()
+                r = await client.get(
+                    "/api/v1/notifications/webhook-deliveries", headers=user.headers
+                )
+                log = r.json()
+    assert receiver.calls == []
+    assert [(d["attempt"], d["ok"], d["error"]) for d in log] == [(1, False, PRIVATE_ADDRESS)]

@@ -27,6 +27,7 @@ from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
 from adanalysis.jobs.events import JobEvent
 from adanalysis.jobs.lifecycle import JobLifecycle
+from adanalysis.notifications.addresses import refused_reason
 from adanalysis.notifications.messages import JobEnd, TopAd
 from adanalysis.notifications.models import NotificationSettings, WebhookDelivery
 
@@ -189,14 +190,20 @@ class Notifier:
 
         async def post(attempt: int) -> None:
             status_code, error = None, None
+            refused = None if self.settings.webhook_allow_private else await refused_reason(url)
             try:
-                async with httpx.AsyncClient(timeout=self.settings.webhook_timeout_seconds) as c:
-                    response = await c.post(
-                        url, content=body, headers={**headers, DELIVERY_HEADER: end.job_id}
-                    )
-                status_code = response.status_code
-                if not response.is_success:
-                    error = f"HTTP {status_code}"
+                if refused is not None:
+                    error = refused
+                else:
+                    async with httpx.AsyncClient(
+                        timeout=self.settings.webhook_timeout_seconds
+                    ) as c:
+                        response = await c.post(
+                            url, content=body, headers={**headers, DELIVERY_HEADER: end.job_id}
+                        )
+                    status_code = response.status_code
+                    if not response.is_success:
+                        error = f"HTTP {status_code}"
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
             async with self.session_factory() as session:
@@ -213,7 +220,7 @@ class Notifier:
                     )
                 )
                 await session.commit()
-            if error is not None:
+            if error is not None and refused is None:  # a refused address stays refused
                 raise WebhookFailedError(error)
 
         await self._retried(post, f"webhook for job {end.job_id}")
