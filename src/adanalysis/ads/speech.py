@@ -12,6 +12,43 @@ NO_AUDIO = "no_audio"
 UNREADABLE = "unreadable"
 
 
+def one_encode_model_class() -> type:
+    """A WhisperModel that encodes the first 30 s window once, for language detection and decoding."""
+    import numpy as np
+    from faster_whisper import WhisperModel
+
+    class OneEncodeWhisperModel(WhisperModel):  # type: ignore[misc]
+        """faster-whisper encodes the first window twice when the language is detected; not here."""
+
+        # For an ad (under 30 s) the encoder pass is most of the CPU time, and faster-whisper
+        # runs it once to detect the language and again to decode the same window. The last
+        # encoding is kept and handed back when the same window is asked for again, which is
+        # exact by construction: the same input array gives the same output.
+        _last: tuple[Any, Any] | None = None
+
+        def detect_language(self, audio: Any = None, features: Any = None, **kwargs: Any) -> Any:
+            """Detect on the window the decoder will encode (it leaves out the last frame)."""
+            if audio is None and features is not None and features.shape[-1] > 1:
+                features = features[..., : features.shape[-1] - 1]
+            return super().detect_language(audio, features, **kwargs)
+
+        def encode(self, features: Any) -> Any:
+            """The encoder's output for this window, reused when the window is the last one."""
+            last = self._last
+            if last is not None and last[0].shape == features.shape:
+                if np.array_equal(last[0], features):
+                    return last[1]
+            output = super().encode(features)
+            self._last = (features, output)
+            return output
+
+        def forget(self) -> None:
+            """Drop the kept encoding (a few MB) between files."""
+            self._last = None
+
+    return OneEncodeWhisperModel
+
+
 class SpeechWorker:
     """Loads the model once; each call decodes one media file with PyAV and transcribes it."""
 
@@ -24,7 +61,6 @@ class SpeechWorker:
         beam_size: int = 1,
         vad_filter: bool = False,
     ) -> None:
-        from faster_whisper import WhisperModel
         from tqdm import tqdm
 
         # tqdm's default lock is a multiprocessing semaphore: a child killed on cancel would
@@ -32,7 +68,7 @@ class SpeechWorker:
         tqdm.set_lock(threading.RLock())
 
         # local_files_only: a model name resolves only from the local cache, never a download.
-        self.model = WhisperModel(
+        self.model = one_encode_model_class()(
             model,
             device="cpu",
             compute_type=compute_type,
@@ -43,39 +79,46 @@ class SpeechWorker:
         self.beam_size = beam_size
         self.vad_filter = vad_filter
 
-    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
-        """{"path": a media file} -> its transcript as plain data, or {"error": NO_AUDIO|...}."""
+    def load_audio(self, path: str) -> Any:
+        """The file's audio as 16 kHz samples, or the error (NO_AUDIO, UNREADABLE) instead."""
         import av
         from faster_whisper.audio import decode_audio
 
-        path = request["path"]
         rate = self.model.feature_extractor.sampling_rate
         try:
             with av.open(path, metadata_errors="ignore") as container:
                 if not container.streams.audio:
-                    return {"error": NO_AUDIO}
+                    return NO_AUDIO
                 stream = container.streams.audio[0]
                 seconds = stream.duration * stream.time_base if stream.duration else None
             # Decoded here, in-process: no ffmpeg child forked from a process running BLAS.
             audio = decode_audio(path, sampling_rate=rate)
         except (av.FFmpegError, IndexError, ValueError) as exc:
             log.warning("could not decode %s: %s", path, exc)
-            return {"error": UNREADABLE}
+            return UNREADABLE
         if seconds:
             # Drop the encoder padding past the stream's end (AAC adds some), as ffmpeg does:
             # the same samples as before, so the same words.
             audio = audio[: round(seconds * rate)]
-        if audio.size == 0:
-            return {"error": NO_AUDIO}
-        raw_segments, info = self.model.transcribe(
-            audio,
-            beam_size=self.beam_size,
-            vad_filter=self.vad_filter,
-            condition_on_previous_text=False,
-        )
-        # A generator: the decoding happens here.
-        segments = [
-            {"start": round(s.start, 2), "end": round(s.end, 2), "text": s.text.strip()}
-            for s in raw_segments
-        ]
+        return NO_AUDIO if audio.size == 0 else audio
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        """{"path": a media file} -> its transcript as plain data, or {"error": NO_AUDIO|...}."""
+        audio = self.load_audio(request["path"])
+        if isinstance(audio, str):
+            return {"error": audio}
+        try:
+            raw_segments, info = self.model.transcribe(
+                audio,
+                beam_size=self.beam_size,
+                vad_filter=self.vad_filter,
+                condition_on_previous_text=False,
+            )
+            # A generator: the decoding happens here.
+            segments = [
+                {"start": round(s.start, 2), "end": round(s.end, 2), "text": s.text.strip()}
+                for s in raw_segments
+            ]
+        finally:
+            self.model.forget()
         return {"language": info.language, "duration": info.duration, "segments": segments}
