@@ -43,8 +43,11 @@ def build_job_registry(settings: Settings, *, secrets: SecretBox) -> JobRegistry
     return registry
 
 
-def job_events(settings: Settings) -> JobEvents:
-    """In-process fan-out embedded; Redis pub/sub shared by every process at scale."""
+def job_events(settings: Settings, *, relay: bool = True) -> JobEvents:
+    """In-process fan-out embedded; Redis pub/sub shared by every process at scale.
+
+    relay=False (workers): hear only cancel nudges from other processes, not their events.
+    """
     if settings.executor == "local":
         return LocalJobEvents()
     url = settings.events_redis_url
@@ -55,7 +58,7 @@ def job_events(settings: Settings) -> JobEvents:
         )
     from adanalysis.jobs.redis_events import RedisJobEvents
 
-    return RedisJobEvents(url, channel=f"{settings.redis_key_prefix}job-events")
+    return RedisJobEvents(url, channel=f"{settings.redis_key_prefix}job-events", relay_events=relay)
 
 
 def build_executor(
@@ -96,7 +99,8 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     """The job runtime of this process; the database is closed when the block ends."""
     secret_key = settings.resolved_secret_key()
     secrets = SecretBox(secret_key)
-    events = job_events(settings)
+    # A worker's jobs are watched from API processes; it needs only the cancel nudges.
+    events = job_events(settings, relay=worker_kind != "worker")
     registry = build_job_registry(settings, secrets=secrets)
     lifecycle = JobLifecycle(events=events)
     async with (

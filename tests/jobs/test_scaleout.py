@@ -9,15 +9,21 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adanalysis.jobs.errors import JobDeferredError, JobQueueUnavailableError
+from adanalysis.jobs.errors import (
+    InvalidTransitionError,
+    JobDeferredError,
+    JobQueueUnavailableError,
+)
 from adanalysis.jobs.events import JobEvent, JobEventKind, LocalJobEvents, job_topic
 from adanalysis.jobs.executors.celery import CeleryExecutor, make_celery_app, queue_names
 from adanalysis.jobs.lifecycle import JobLifecycle
@@ -77,6 +83,53 @@ async def test_claim_over_the_user_cap_leaves_the_job_pending(
             session, job_id=waiting.id, worker_id=WORKER, max_running_per_user=2
         )
     assert claimed.status == JobStatus.RUNNING
+
+
+async def test_concurrent_claims_of_one_user_respect_the_cap(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two workers claiming two of one user's jobs at once: one runs, the other waits."""
+    lc = JobLifecycle(events=LocalJobEvents())
+    user_id = await new_user_id(session_factory)
+    jobs = [await _job(session_factory, user_id, kind, JobStatus.PENDING) for kind in "ab"]
+
+    async def claim(job_id: str) -> str:
+        async with session_factory() as session:
+            try:
+                await lc.claim(session, job_id=job_id, worker_id=WORKER, max_running_per_user=1)
+            except JobDeferredError:
+                return "deferred"
+        return "claimed"
+
+    for _ in range(5):
+        outcomes = await asyncio.gather(*(claim(job.id) for job in jobs))
+        assert sorted(outcomes) == ["claimed", "deferred"]
+        async with session_factory() as session:
+            await session.execute(
+                update(BackgroundJob)
+                .where(BackgroundJob.user_id == user_id)
+                .values(status=JobStatus.PENDING, worker_id=None)
+            )
+            await session.commit()
+
+
+async def test_a_pending_job_with_a_cancel_request_is_refused_not_deferred(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    lc = JobLifecycle(events=LocalJobEvents())
+    user_id = await new_user_id(session_factory)
+    job = await _job(session_factory, user_id, "a", JobStatus.PENDING)
+    async with session_factory() as session:
+        await session.execute(
+            update(BackgroundJob)
+            .where(BackgroundJob.id == job.id)
+            .values(cancel_requested_at=datetime.now(UTC))
+        )
+        await session.commit()
+    async with session_factory() as session:
+        with pytest.raises(InvalidTransitionError) as refused:
+            await lc.claim(session, job_id=job.id, worker_id=WORKER, max_running_per_user=1)
+    assert not isinstance(refused.value, JobDeferredError)
 
 
 class _DownQueue:
@@ -152,6 +205,40 @@ async def test_cancel_nudge_reaches_every_process(
     b.on_cancel(heard.put_nowait)
     await a.nudge_cancel("j2")
     assert await asyncio.wait_for(heard.get(), 10) == "j2"
+
+
+async def test_a_worker_hears_cancel_nudges_but_not_other_processes_events() -> None:
+    """A worker's events object: others' events are not decoded there; its own reach its
+    local subscribers and the API processes."""
+    await _redis_or_skip()
+    channel = f"adanalysis-test-{uuid.uuid4().hex}:job-events"
+    api = RedisJobEvents(REDIS_URL, channel=channel)
+    worker = RedisJobEvents(REDIS_URL, channel=channel, relay_events=False)
+    await api.start()
+    await worker.start()
+    try:
+        heard: asyncio.Queue[str] = asyncio.Queue()
+        worker.on_cancel(heard.put_nowait)
+        own = JobEvent(JobEventKind.PROGRESS, "w1", "u1", {"_id": "w1", "progress": 10})
+        other = JobEvent(JobEventKind.PROGRESS, "a1", "u1", {"_id": "a1", "progress": 20})
+        async with (
+            worker.subscribe(job_topic("w1")) as worker_own,
+            worker.subscribe(job_topic("a1")) as worker_other,
+            api.subscribe(job_topic("w1")) as api_sees,
+        ):
+            await worker.publish(own)
+            assert await asyncio.wait_for(worker_own.get(), 10) == own
+            assert await asyncio.wait_for(api_sees.get(), 10) == own
+            await api.publish(other)
+            await api.nudge_cancel("w1")
+            assert await asyncio.wait_for(heard.get(), 10) == "w1"
+            # The nudge was published after the event, on the same connection: had the event
+            # been relayed to the worker, it would be there by now.
+            assert worker_other.drain() == []
+            assert worker_own.drain() == []
+    finally:
+        await api.stop()
+        await worker.stop()
 
 
 async def test_a_published_job_message_carries_only_the_job_id(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from adanalysis.db import utcnow
 from adanalysis.jobs.errors import (
@@ -155,47 +156,52 @@ class JobLifecycle:
         (counted under a per-user lock on PostgreSQL, so workers on many machines agree);
         otherwise it stays pending and JobDeferredError says so.
         """
+        guards: list[Any] = [BackgroundJob.cancel_requested_at.is_(None)]
+        user_id: str | None = None
         if max_running_per_user is not None:
-            await self._check_user_cap(session, job_id=job_id, cap=max_running_per_user)
+            user_id = await self._lock_user_of(session, job_id)
+            if user_id is not None:
+                # The count is part of the claim's own statement: one round trip, not three.
+                guards.append(_running_jobs_of(user_id) < max_running_per_user)
         now = utcnow()
-        return await self._apply(
-            session,
-            Transition.CLAIM,
-            JobEventKind.CLAIMED,
-            job_id,
-            (BackgroundJob.cancel_requested_at.is_(None),),
-            status=JobStatus.RUNNING,
-            worker_id=worker_id,
-            attempts=BackgroundJob.attempts + 1,
-            started_at=func.coalesce(BackgroundJob.started_at, now),
-            heartbeat_at=now,
-            updated_at=now,
-        )
-
-    async def _check_user_cap(self, session: AsyncSession, *, job_id: str, cap: int) -> None:
-        """Raise JobDeferredError when job_id's user runs cap jobs (lock held to commit)."""
-        user_id = (
-            await session.execute(select(BackgroundJob.user_id).where(BackgroundJob.id == job_id))
-        ).scalar_one_or_none()
-        if user_id is None:
-            return  # the claim itself reports the missing job
-        bind = session.get_bind()
-        if bind.dialect.name == "postgresql":
-            # Serialises the count-then-claim of one user's jobs across every worker.
-            await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(user_id))))
-        running = (
-            await session.execute(
-                select(func.count())
-                .select_from(BackgroundJob)
-                .where(
-                    BackgroundJob.user_id == user_id,
-                    BackgroundJob.status == JobStatus.RUNNING,
-                )
+        try:
+            return await self._apply(
+                session,
+                Transition.CLAIM,
+                JobEventKind.CLAIMED,
+                job_id,
+                tuple(guards),
+                status=JobStatus.RUNNING,
+                worker_id=worker_id,
+                attempts=BackgroundJob.attempts + 1,
+                started_at=func.coalesce(BackgroundJob.started_at, now),
+                heartbeat_at=now,
+                updated_at=now,
             )
-        ).scalar_one()
-        if running >= cap:
+        except InvalidTransitionError as refused:
+            if user_id is None or refused.status != JobStatus.PENDING:
+                raise
+            assert max_running_per_user is not None
+            # Pending, yet not claimed: its user's cap, or a cancel request (refused as is).
+            running = (await session.execute(select(_running_jobs_of(user_id)))).scalar_one()
             await session.rollback()
-            raise JobDeferredError(job_id)
+            if running >= max_running_per_user:
+                raise JobDeferredError(job_id) from None
+            raise
+
+    async def _lock_user_of(self, session: AsyncSession, job_id: str) -> str | None:
+        """job_id's user, with that user's claims serialised until commit on PostgreSQL.
+
+        Held while the claim counts the user's running jobs, so workers on many machines agree
+        on the count. SQLite's writers are serialised by the database itself.
+        """
+        query = select(BackgroundJob.user_id).where(BackgroundJob.id == job_id)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.add_columns(
+                func.pg_advisory_xact_lock(func.hashtext(BackgroundJob.user_id))
+            )
+        row = (await session.execute(query)).first()
+        return None if row is None else str(row[0])
 
     async def discard(
         self, session: AsyncSession, *, job_id: str, error_message: str, message: str
@@ -463,6 +469,17 @@ async def _run_hook(hook: EndHook, event: JobEvent) -> None:
         await hook(event)
     except Exception:
         log.exception("an on_job_end hook failed for job %s", event.job_id)
+
+
+def _running_jobs_of(user_id: str) -> Any:
+    """How many jobs user_id runs now, as a scalar subquery (usable inside the claim)."""
+    others = aliased(BackgroundJob)
+    return (
+        select(func.count())
+        .select_from(others)
+        .where(others.user_id == user_id, others.status == JobStatus.RUNNING)
+        .scalar_subquery()
+    )
 
 
 def _guard(transition: Transition, job_id: str) -> tuple[Any, ...]:

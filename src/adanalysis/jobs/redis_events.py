@@ -1,10 +1,12 @@
 """Job events across processes: one Redis pub/sub channel, relayed to each process's subscribers.
 
-Every process (API server or worker) publishes its job events on the channel and runs one relay
-that subscribes to it and hands what arrives to its own local subscribers (WebSocket clients).
-Cancel nudges travel on the same channel, so a worker learns within milliseconds that the user
-asked a job it runs to stop. Pub/sub is fire-and-forget: the job row stays the truth, a watcher
-that missed events re-reads it, and the heartbeat still notices a cancel request if a nudge is lost.
+Every process (API server or worker) publishes its job events on the channel; API processes run
+a relay that subscribes to it and hands what arrives to their own local subscribers (WebSocket
+clients). Cancel nudges travel on a channel of their own, which every process hears, so a worker
+learns within milliseconds that the user asked a job it runs to stop; a worker relays only those
+(it has no watchers of other processes' jobs, and decoding every event cost it CPU per job).
+Pub/sub is fire-and-forget: the job row stays the truth, a watcher that missed events re-reads
+it, and the heartbeat still notices a cancel request if a nudge is lost.
 """
 
 from __future__ import annotations
@@ -34,9 +36,13 @@ CancelHandler = Callable[[str], None]
 class RedisJobEvents:
     """The JobEvents interface over one Redis pub/sub channel shared by every process."""
 
-    def __init__(self, url: str, *, channel: str) -> None:
+    def __init__(self, url: str, *, channel: str, relay_events: bool = True) -> None:
         self.url = url
         self.channel = channel
+        self.cancel_channel = f"{channel}:cancel"
+        # False in workers: other processes' events are not relayed here, and this process's
+        # own events reach its local subscribers directly.
+        self.relay_events = relay_events
         self.local = LocalJobEvents()
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             url,
@@ -71,6 +77,8 @@ class RedisJobEvents:
     async def publish(self, event: JobEvent) -> None:
         """Send event to the subscribers of its job and user, in every process."""
         await self._redis.publish(self.channel, event.to_json())
+        if not self.relay_events:
+            self.local.deliver(event)
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[Subscription]:
@@ -81,7 +89,7 @@ class RedisJobEvents:
     async def nudge_cancel(self, job_id: str) -> None:
         """Tell every process that job_id should stop (its cancel request is already stored)."""
         nudge = json.dumps({"kind": CANCEL_NUDGE, "job_id": job_id})
-        await self._redis.publish(self.channel, nudge)
+        await self._redis.publish(self.cancel_channel, nudge)
 
     def on_cancel(self, handler: CancelHandler) -> None:
         """Call handler(job_id) in this process when any process asks a job to stop."""
@@ -99,7 +107,10 @@ class RedisJobEvents:
         while True:
             try:
                 async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(self.channel)
+                    channels = [self.cancel_channel]
+                    if self.relay_events:
+                        channels.append(self.channel)
+                    await pubsub.subscribe(*channels)
                     self._subscribed.set()
                     attempt = 0
                     async for message in pubsub.listen():

@@ -118,18 +118,25 @@ class Notifier:
     async def on_job_end(self, event: JobEvent) -> None:
         """Email and webhook for one ended job, as the user chose; each retried on its own."""
         async with self.session_factory() as session:
-            user = await session.get(User, event.user_id)
             choices = await session.get(NotificationSettings, event.user_id)
+            email = email_configured(self.settings) and (choices is None or choices.email_enabled)
+            webhook = None
+            if choices is not None and choices.webhook_url and choices.webhook_secret_encrypted:
+                webhook = choices.webhook_url, choices.webhook_secret_encrypted
+            if not email and webhook is None:
+                return  # nothing to send: no more reads for this job's end
+            user = await session.get(User, event.user_id)
             if user is None:
                 return  # the account was deleted
             end = await self._job_end(session, event)
         deliveries: list[Awaitable[None]] = []
-        if email_configured(self.settings) and (choices is None or choices.email_enabled):
+        if email:
             deliveries.append(self._email(end, user.email))
-        if choices is not None and choices.webhook_url and choices.webhook_secret_encrypted:
-            secret = self.box.decrypt(choices.webhook_secret_encrypted)
+        if webhook is not None:
+            url, sealed = webhook
+            secret = self.box.decrypt(sealed)
             if secret is not None:
-                deliveries.append(self._webhook(end, event.user_id, choices.webhook_url, secret))
+                deliveries.append(self._webhook(end, event.user_id, url, secret))
         await asyncio.gather(*deliveries)
 
     async def _job_end(self, session: AsyncSession, event: JobEvent) -> JobEnd:
