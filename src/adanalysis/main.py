@@ -22,7 +22,7 @@ from adanalysis.auth.throttle import AuthThrottle
 from adanalysis.bootstrap import build_executor, job_runtime, scheduling_policy
 from adanalysis.config import Settings, get_settings
 from adanalysis.errors import COMMON_RESPONSES, BodySizeLimit, install_error_handlers
-from adanalysis.jobs.fast_status import FastJobStatus, status_prefixes
+from adanalysis.jobs.fast_path import FastJobReads
 from adanalysis.jobs.reads import JobReader
 from adanalysis.jobs.router import install_error_handlers as install_job_error_handlers
 from adanalysis.jobs.service import BackgroundJobService
@@ -132,8 +132,8 @@ def create_app(
     install_job_error_handlers(app)
     install_ads_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Outermost of ours: polled job-status reads skip routing and the other middleware.
-    app.add_middleware(FastJobStatus, prefixes=status_prefixes(ads_router.prefix))
+    # Outermost of ours: polled job reads (status, history) skip routing and the other middleware.
+    app.add_middleware(FastJobReads, prefixes=(ads_router.prefix,))
     for router in (auth_router, ads_router, admin_router, notifications_router):
         app.include_router(router, responses=COMMON_RESPONSES)
     app.include_router(monitoring_router, responses={k: COMMON_RESPONSES[k] for k in (413, 422)})

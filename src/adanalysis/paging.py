@@ -33,18 +33,27 @@ def newest_first(model: Any) -> tuple[Any, Any]:
     return model.created_at.desc(), model.id.desc()
 
 
-def one_page(
-    rows: Sequence[T], limit: int, response: Response, cursor: Callable[[T], Any] | None = None
-) -> list[T]:
-    """Trim rows fetched with limit + 1 to a page; name the next page's cursor in a header.
+def split_page(
+    rows: Sequence[T], limit: int, cursor: Callable[[T], Any] | None = None
+) -> tuple[list[T], str | None]:
+    """Rows fetched with limit + 1, trimmed to a page, and the next page's cursor (or None).
 
     The cursor is the last row's id, or what `cursor` takes from it.
     """
     if len(rows) <= limit:
-        return list(rows)
+        return list(rows), None
     page = list(rows[:limit])
     last = page[-1]
-    response.headers[NEXT_CURSOR_HEADER] = str(cursor(last) if cursor else last.id)  # type: ignore[attr-defined]
+    return page, str(cursor(last) if cursor else last.id)  # type: ignore[attr-defined]
+
+
+def one_page(
+    rows: Sequence[T], limit: int, response: Response, cursor: Callable[[T], Any] | None = None
+) -> list[T]:
+    """split_page, with the next page's cursor named in the response's header."""
+    page, next_cursor = split_page(rows, limit, cursor)
+    if next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = next_cursor
     return page
 
 

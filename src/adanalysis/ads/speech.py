@@ -13,7 +13,7 @@ UNREADABLE = "unreadable"
 
 
 def one_encode_model_class() -> type:
-    """A WhisperModel that encodes the first 30 s window once, for language detection and decoding."""
+    """A WhisperModel that encodes the first 30 s window once (language detection, decoding)."""
     import numpy as np
     from faster_whisper import WhisperModel
 

@@ -20,7 +20,6 @@ from fastapi import (
     status,
 )
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter
 
 from adanalysis.auth.deps import UNAUTHORIZED, CurrentUser, TokenUserId
 from adanalysis.db import SessionDep
@@ -37,6 +36,7 @@ from adanalysis.jobs.models import FINAL_STATUSES, JobStatus
 from adanalysis.jobs.reads import JobReader
 from adanalysis.jobs.registry import JobRegistry
 from adanalysis.jobs.schemas import (
+    SUMMARY_LIST,
     JobConflict,
     JobDocument,
     JobSummary,
@@ -50,7 +50,6 @@ from adanalysis.paging import NEXT_CURSOR_HEADER, one_page
 router = APIRouter(tags=["jobs"])
 
 JSON = "application/json"
-_SUMMARIES = TypeAdapter(list[JobSummary])
 
 WS_REFUSED = "Job not found or not signed in"
 NOT_FOUND = "Job not found. Check the job id; jobs are visible only to the user who started them."
@@ -110,7 +109,7 @@ async def list_jobs(
     summaries = one_page(page, limit, response)
     cursor = response.headers.get(NEXT_CURSOR_HEADER)
     return Response(
-        _SUMMARIES.dump_json(summaries, by_alias=True),
+        SUMMARY_LIST.dump_json(summaries, by_alias=True),
         media_type=JSON,
         headers={NEXT_CURSOR_HEADER: cursor} if cursor else None,
     )

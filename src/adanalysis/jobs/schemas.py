@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from adanalysis.jobs.models import JobStatus
 
@@ -60,6 +60,10 @@ class JobSummary(BaseModel):
     # How many of the job's results have each `status` (analyzed, skipped, failed...): the
     # history has no room for the list, and never reads it (see summarise_results).
     result_summary: dict[str, int]
+
+
+# A page of the history, serialised in one call.
+SUMMARY_LIST = TypeAdapter(list[JobSummary])
 
 
 def summarise_results(results: list[Any] | None) -> dict[str, int]:
