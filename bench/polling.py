@@ -579,6 +579,9 @@ def history(args: argparse.Namespace) -> None:
             for name, r in merged.items():
                 print(_row(name, r) + f"  p95/job-status {r.pct(0.95) / base_p95:.2f}")
             print("  goal: jobs/ p95 <= 2x job-status p95, page 1 and page 50")
+            if args.profile:
+                out = Path(args.profile) / "history.txt"
+                _profile(process.pid, out, args, port, paths["jobs/?limit=20 page 50"], token)
         asyncio.run(explain(url, ids["user"], cursor))
 
 
@@ -589,7 +592,7 @@ async def explain(url: str, user_id: str, cursor: str) -> None:
 
     from adanalysis.db import create_engine
     from adanalysis.jobs.models import BackgroundJob as J
-    from adanalysis.jobs.reads import history_query
+    from adanalysis.jobs.reads import PREPARED, history_query
 
     engine = create_engine(url)
     try:
@@ -614,6 +617,10 @@ async def explain(url: str, user_id: str, cursor: str) -> None:
                 "after, page 50 (row comparison)": history_query(
                     user_id=user_id, limit=21, after=(anchor[0], anchor[1])
                 ),
+                # What the polled pages run: the user check and the cursor in the same statement.
+                "after, page 50, one statement (reads.PREPARED['checked after'])": PREPARED[
+                    "checked after"
+                ].params(user_id=user_id, job_id=cursor, limit=21),
             }
             for name, query in queries.items():
                 sql = str(

@@ -363,9 +363,7 @@ async def measure(workers: int | None, nice: int | None) -> bool:
     print()
     print(f"cancel -> job cancelled {cancelled:.2f} s, busy child killed {gone:.2f} s, ", end="")
     print(f"the other speech children idle {idle:.2f} s")
-    ok = all(
-        j.status == "completed" and j.analysed == 9 for j in alone.jobs + seq.jobs + both.jobs
-    )
+    ok = all(j.status == "completed" and j.analysed == 9 for j in alone.jobs + seq.jobs + both.jobs)
     if not ok:
         print("! every job should complete with the 9 sample videos analysed")
     return ok

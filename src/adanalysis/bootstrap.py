@@ -17,7 +17,12 @@ from adanalysis.ads.jobs import register_ad_jobs
 from adanalysis.auth import models as _auth_models  # noqa: F401 - the users table, for foreign keys
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
-from adanalysis.db import create_inline_engine, create_read_engine, open_database
+from adanalysis.db import (
+    create_inline_engine,
+    create_read_engine,
+    create_session_factory,
+    open_database,
+)
 from adanalysis.jobs.context import JobServices
 from adanalysis.jobs.events import JobEvents, LocalJobEvents
 from adanalysis.jobs.executors.local import LocalExecutor
@@ -107,11 +112,14 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
         open_database(settings.sqlalchemy_url) as (engine, session_factory),
         _relaying(events),
     ):
-        install_job_metrics(lifecycle, session_factory)
-        notifier = Notifier(settings, session_factory, secrets)
-        notifier.install(lifecycle)
         read_engine = create_read_engine(settings.sqlalchemy_url)
         inline_engine = create_inline_engine(settings.sqlalchemy_url)
+        # The end hooks only read (but for the delivery log): on the read engine, each read is
+        # one round trip, without the write pool's ping, BEGIN and ROLLBACK around it.
+        reads = create_session_factory(read_engine)
+        install_job_metrics(lifecycle, reads)
+        notifier = Notifier(settings, session_factory, secrets, reads=reads)
+        notifier.install(lifecycle)
         services = JobServices(
             session_factory=session_factory,
             settings=settings,
@@ -133,10 +141,10 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
             )
         finally:
             notifier.stop()  # failing deliveries give up rather than hold the shutdown
+            await lifecycle.drain_hooks()  # before the read engine the hooks use goes
             await read_engine.dispose()
             if inline_engine is not None:
                 inline_engine.dispose()
-            await lifecycle.drain_hooks()
             # The speech children end with the jobs that used them (a thread: it reaps them).
             await asyncio.to_thread(stop_shared_pools)
 

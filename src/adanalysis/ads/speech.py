@@ -17,7 +17,7 @@ def one_encode_model_class() -> type:
     import numpy as np
     from faster_whisper import WhisperModel
 
-    class OneEncodeWhisperModel(WhisperModel):  # type: ignore[misc]
+    class OneEncodeWhisperModel(WhisperModel):
         """faster-whisper encodes the first window twice when the language is detected; not here."""
 
         # For an ad (under 30 s) the encoder pass is most of the CPU time, and faster-whisper
@@ -90,7 +90,8 @@ class SpeechWorker:
                 if not container.streams.audio:
                     return NO_AUDIO
                 stream = container.streams.audio[0]
-                seconds = stream.duration * stream.time_base if stream.duration else None
+                duration, unit = stream.duration, stream.time_base
+                seconds = duration * unit if duration and unit else None
             # Decoded here, in-process: no ffmpeg child forked from a process running BLAS.
             audio = decode_audio(path, sampling_rate=rate)
         except (av.FFmpegError, IndexError, ValueError) as exc:

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Executable
 
 from adanalysis.auth.models import User
@@ -79,12 +80,37 @@ _PAGE_AFTER = (
     .order_by(*_NEWEST_FIRST)
     .limit(bindparam("limit", type_=Integer))
 )
+# A page and the user check in one statement: rows prove the user active and the cursor theirs.
+# No rows is ambiguous (no such user, an unknown cursor, or an empty page): then the two-step
+# reads above tell which, so the common case costs one round trip instead of two.
+_ACTIVE_USER = (
+    select(User.id).where(User.id == bindparam("user_id"), User.is_active.is_(true())).exists()
+)
+_ANCHOR = aliased(BackgroundJob)
+_ANCHOR_OF_USER = (_ANCHOR.id == bindparam("job_id"), _ANCHOR.user_id == bindparam("user_id"))
+_ANCHOR_CREATED = select(_ANCHOR.created_at).where(*_ANCHOR_OF_USER).scalar_subquery()
+_ANCHOR_ID = select(_ANCHOR.id).where(*_ANCHOR_OF_USER).scalar_subquery()
+_CHECKED_FIRST = _PAGE_FIRST.where(_ACTIVE_USER)
+_CHECKED_AFTER = (
+    select(*SUMMARY_COLUMNS)
+    .where(
+        _J.user_id == bindparam("user_id"),
+        _ACTIVE_USER,
+        # The first bound lets PostgreSQL seek the index; the row comparison breaks ties.
+        _J.created_at <= _ANCHOR_CREATED,
+        tuple_(_J.created_at, _J.id) < tuple_(_ANCHOR_CREATED, _ANCHOR_ID),
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit", type_=Integer))
+)
 # The statements the hot paths run on the driver's connection, compiled once per dialect.
 PREPARED = {
     "status": _STATUS,
     "cursor": _USER_AND_CURSOR,
     "first": _PAGE_FIRST,
     "after": _PAGE_AFTER,
+    "checked first": _CHECKED_FIRST,
+    "checked after": _CHECKED_AFTER,
 }
 # What SQLite hands back as text and the ORM would have decoded.
 _JSON_COLUMNS = frozenset({"parameters", "results", "result_summary"})
@@ -169,6 +195,11 @@ class JobReader:
         params: dict[str, Any] = {"job_id": cursor, "user_id": user_id}
         # Filtered pages are rarer: they take the general query.
         fast = status is None and job_type is None
+        if fast:
+            checked = "checked first" if before is None else "checked after"
+            page_rows = await self._fetch(checked, {**params, "limit": limit})
+            if page_rows:
+                return [_summary(row) for row in page_rows]
         found: Sequence[Mapping[Any, Any]] | None = None
         if fast:
             found = await self._fetch("cursor", params, decode=False)

@@ -105,9 +105,13 @@ class Notifier:
         settings: Settings,
         session_factory: async_sessionmaker[AsyncSession],
         box: SecretBox,
+        *,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
+        # What a job's end reads (choices, user, results): autocommit, one round trip each.
+        self.reads = reads or session_factory
         self.box = box
         self._stopping = asyncio.Event()
 
@@ -117,7 +121,7 @@ class Notifier:
 
     async def on_job_end(self, event: JobEvent) -> None:
         """Email and webhook for one ended job, as the user chose; each retried on its own."""
-        async with self.session_factory() as session:
+        async with self.reads() as session:
             choices = await session.get(NotificationSettings, event.user_id)
             email = email_configured(self.settings) and (choices is None or choices.email_enabled)
             webhook = None
