@@ -32,7 +32,7 @@ from adanalysis.main import create_app
 from adanalysis.notifications.addresses import PRIVATE_ADDRESS, refused_reason
 from adanalysis.notifications.service import SIGNATURE_HEADER, Notifier, save_settings
 from adanalysis.serving import serve_app_in_thread
-from tests.conftest import make_settings, sign_up, wait_for_status
+from tests.conftest import SignedIn, make_settings, sign_up, wait_for_status
 from tests.jobs import jobtypes
 from tests.jobs.support import new_user_id, service_for, services_for
 
@@ -219,6 +219,22 @@ class Receiver:
             return Response(status_code=500 if len(self.calls) == 1 else 204)
 
 
+async def _finish_a_job_and_read_deliveries(
+    app: FastAPI, client: httpx.AsyncClient, user: SignedIn
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run one job of user's to its end, let the end hooks finish: its id and the webhook log."""
+    async with app.state.session_factory() as session:
+        job = await app.state.job_service.start_job(
+            session, user_id=user.user_id, job_type=jobtypes.STEPS, parameters={}
+        )
+    await wait_for_status(client, job.id, user.headers, {"completed"})
+    await app.state.job_lifecycle.drain_hooks()
+    r = await client.get("/api/v1/notifications/webhook-deliveries", headers=user.headers)
+    assert r.status_code == 200, r.text
+    deliveries: list[dict[str, Any]] = r.json()
+    return job.id, deliveries
+
+
 async def test_webhook_is_signed_retried_after_a_500_and_logged(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -248,16 +264,7 @@ async def test_webhook_is_signed_retried_after_a_500_and_logged(
                 r = await client.get("/api/v1/notifications/settings", headers=user.headers)
                 assert r.json()["webhook_url"] == url and r.json()["webhook_secret"] is None
 
-                async with app.state.session_factory() as session:
-                    job = await app.state.job_service.start_job(
-                        session, user_id=user.user_id, job_type=jobtypes.STEPS, parameters={}
-                    )
-                await wait_for_status(client, job.id, user.headers, {"completed"})
-                await app.state.job_lifecycle.drain_hooks()
-                r = await client.get(
-                    "/api/v1/notifications/webhook-deliveries", headers=user.headers
-                )
-                log = r.json()
+                job_id, log = await _finish_a_job_and_read_deliveries(app, client, user)
                 other = await sign_up(client)
                 r = await client.get(
                     "/api/v1/notifications/webhook-deliveries", headers=other.headers
@@ -269,7 +276,7 @@ async def test_webhook_is_signed_retried_after_a_500_and_logged(
         expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers[SIGNATURE_HEADER.lower()], expected)
         payload = json.loads(body)
-        assert payload["event"] == "job.completed" and payload["job"]["id"] == job.id
+        assert payload["event"] == "job.completed" and payload["job"]["id"] == job_id
     assert receiver.calls[0][1] == receiver.calls[1][1]  # the same delivery, retried
     assert [(d["attempt"], d["status_code"], d["ok"]) for d in log] == [
         (2, 204, True),
@@ -355,15 +362,6 @@ async def test_a_private_webhook_is_logged_as_refused_and_never_called(
                     json={"email_enabled": False, "webhook_url": f"{hook_base}/hook"},
                 )
                 assert r.status_code == 200, r.text
-                async with app.state.session_factory() as session:
-                    job = await app.state.job_service.start_job(
-                        session, user_id=user.user_id, job_type=jobtypes.STEPS, parameters={}
-                    )
-                await wait_for_status(client, job.id, user.headers, {"completed"})
-                await app.state.job_lifecycle.drain_hooks()
-                r = await client.get(
-                    "/api/v1/notifications/webhook-deliveries", headers=user.headers
-                )
-                log = r.json()
+                _, log = await _finish_a_job_and_read_deliveries(app, client, user)
     assert receiver.calls == []
     assert [(d["attempt"], d["ok"], d["error"]) for d in log] == [(1, False, PRIVATE_ADDRESS)]
