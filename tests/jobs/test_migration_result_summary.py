@@ -7,13 +7,13 @@ import json
 
 from alembic import command
 
-from tests.ads.test_migration_filter_columns import _alembic, _execute, empty_database
+from tests.migration_support import USER_U1, alembic_config, empty_database, execute
 
 __all__ = ["empty_database"]  # the fixture, shared
 
 
 def test_backfill_counts_results_by_status(empty_database: str) -> None:
-    config = _alembic(empty_database)
+    config = alembic_config(empty_database)
     command.upgrade(config, "0003_issue11")
     insert = (
         "INSERT INTO background_jobs (id, user_id, job_type, status, progress, parameters,"
@@ -28,14 +28,9 @@ def test_backfill_counts_results_by_status(empty_database: str) -> None:
         "j3": [{"status": 3}, "note", 7],
     }
     asyncio.run(
-        _execute(
+        execute(
             empty_database,
-            (
-                "INSERT INTO users (id, email, password_hash, is_active, is_admin, is_premium,"
-                " created_at) VALUES ('u1', 'a@example.com', 'x', true, false, false,"
-                " '2026-01-01T00:00:00+00:00')",
-                {},
-            ),
+            USER_U1,
             *(
                 (insert, {"id": job_id, "results": None if r is None else json.dumps(r)})
                 for job_id, r in results.items()
@@ -44,7 +39,7 @@ def test_backfill_counts_results_by_status(empty_database: str) -> None:
     )
     command.upgrade(config, "head")
     rows = asyncio.run(
-        _execute(empty_database, ("SELECT id, result_summary FROM background_jobs ORDER BY id", {}))
+        execute(empty_database, ("SELECT id, result_summary FROM background_jobs ORDER BY id", {}))
     )
     summaries = {job_id: (json.loads(s) if isinstance(s, str) else s) for job_id, s in rows}
     assert summaries == {"j0": {"analyzed": 2, "failed": 1}, "j1": {}, "j2": None, "j3": {}}
