@@ -37,6 +37,7 @@ def empty_database(tmp_path: Path) -> Iterator[str]:
 
 
 def alembic_config(url: str) -> Config:
+    """Alembic on the project's migrations, for the database at url."""
     config = Config()
     config.set_main_option(
         "script_location", str(Path(adanalysis.cli.__file__).parent / "migrations")
@@ -46,6 +47,7 @@ def alembic_config(url: str) -> Config:
 
 
 async def execute(url: str, *statements: tuple[str, dict[str, object]]) -> list[tuple[object, ...]]:
+    """Run statements in one transaction; the rows of the last one that returns rows."""
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
