@@ -14,6 +14,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adanalysis.auth.security import TokenDecoder
@@ -126,7 +127,6 @@ def _bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, as OAuth2PasswordBearer reads it."""
     for name, value in headers:
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
+            scheme, token = get_authorization_scheme_param(value.decode("latin-1"))
             return token if scheme.lower() == "bearer" and token else None
     return None
