@@ -23,6 +23,7 @@ from adanalysis.db import (
     create_session_factory,
     open_database,
 )
+from adanalysis.db_direct import DirectPool, is_postgres
 from adanalysis.jobs.context import JobServices
 from adanalysis.jobs.events import JobEvents, LocalJobEvents
 from adanalysis.jobs.executors.local import LocalExecutor
@@ -36,6 +37,10 @@ from adanalysis.workers import stop_shared_pools
 
 if TYPE_CHECKING:
     from adanalysis.jobs.executors.celery import CeleryExecutor
+
+# Connections of a process's direct pool: its runners' claims and ends are one statement each,
+# so a few serve many concurrent jobs.
+DIRECT_POOL_SIZE = 10
 
 
 def build_job_registry(settings: Settings, *, secrets: SecretBox) -> JobRegistry:
@@ -114,11 +119,20 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
     ):
         read_engine = create_read_engine(settings.sqlalchemy_url)
         inline_engine = create_inline_engine(settings.sqlalchemy_url)
+        # PostgreSQL: what every job's run does to the database (claim, end, the end hooks'
+        # reads) goes straight to asyncpg (db_direct.py, jobs/runner_writes.py).
+        # A worker opens a connection per job it runs at once before its first job: opening one
+        # (login, JSON codecs: 3-5 ms) would otherwise land on its first jobs.
+        busy = settings.resolved_worker_concurrency if worker_kind == "worker" else 1
+        pool = DirectPool(settings.sqlalchemy_url, max_size=DIRECT_POOL_SIZE, min_size=busy)
+        direct = pool if is_postgres(settings.sqlalchemy_url) else None
+        if direct is not None and worker_kind == "worker":
+            await direct.warm()
         # The end hooks only read (but for the delivery log): on the read engine, each read is
         # one round trip, without the write pool's ping, BEGIN and ROLLBACK around it.
         reads = create_session_factory(read_engine)
-        install_job_metrics(lifecycle, reads)
-        notifier = Notifier(settings, session_factory, secrets, reads=reads)
+        install_job_metrics(lifecycle, reads, direct=direct)
+        notifier = Notifier(settings, session_factory, secrets, reads=reads, direct=direct)
         notifier.install(lifecycle)
         services = JobServices(
             session_factory=session_factory,
@@ -126,6 +140,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
             lifecycle=lifecycle,
             registry=registry,
             worker_id=make_worker_id(worker_kind),
+            direct=direct,
         )
         try:
             yield JobRuntime(
@@ -143,6 +158,7 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
             notifier.stop()  # failing deliveries give up rather than hold the shutdown
             await lifecycle.drain_hooks()  # before the read engine the hooks use goes
             await read_engine.dispose()
+            await pool.aclose()
             if inline_engine is not None:
                 inline_engine.dispose()
             # The speech children end with the jobs that used them (a thread: it reaps them).

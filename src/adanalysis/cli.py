@@ -100,6 +100,8 @@ def worker(
     from adanalysis.workers import available_cores
 
     settings = get_settings().model_copy(update={"executor": "celery"})
+    if concurrency:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
     if settings.speech_workers == 0:
         # N worker processes on one machine share its cores instead of each taking them all.
         speech = max(1, available_cores() // per_machine)
@@ -123,7 +125,7 @@ def worker(
     argv = [
         "worker",
         "--pool=threads",
-        f"--concurrency={concurrency or settings.resolved_worker_concurrency}",
+        f"--concurrency={settings.resolved_worker_concurrency}",
         f"--queues={queues or ','.join(queue_names(settings))}",
         f"--hostname={hostname}",
         f"--loglevel={settings.log_level}",

@@ -31,7 +31,7 @@ from adanalysis.jobs.models import BackgroundJob, JobStatus
 from adanalysis.jobs.redis_events import RedisJobEvents
 from adanalysis.jobs.router import QUEUE_UNAVAILABLE
 from tests.conftest import SignedIn, make_settings
-from tests.jobs.support import new_user_id
+from tests.jobs.support import new_user_id, race_capped_claims
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 API = "/api/v1/ad_analysis"
@@ -93,24 +93,11 @@ async def test_concurrent_claims_of_one_user_respect_the_cap(
     user_id = await new_user_id(session_factory)
     jobs = [await _job(session_factory, user_id, kind, JobStatus.PENDING) for kind in "ab"]
 
-    async def claim(job_id: str) -> str:
+    async def claim(job_id: str) -> object:
         async with session_factory() as session:
-            try:
-                await lc.claim(session, job_id=job_id, worker_id=WORKER, max_running_per_user=1)
-            except JobDeferredError:
-                return "deferred"
-        return "claimed"
+            return await lc.claim(session, job_id=job_id, worker_id=WORKER, max_running_per_user=1)
 
-    for _ in range(5):
-        outcomes = await asyncio.gather(*(claim(job.id) for job in jobs))
-        assert sorted(outcomes) == ["claimed", "deferred"]
-        async with session_factory() as session:
-            await session.execute(
-                update(BackgroundJob)
-                .where(BackgroundJob.user_id == user_id)
-                .values(status=JobStatus.PENDING, worker_id=None)
-            )
-            await session.commit()
+    await race_capped_claims(session_factory, user_id, [job.id for job in jobs], claim)
 
 
 async def test_a_pending_job_with_a_cancel_request_is_refused_not_deferred(

@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adanalysis.config import Settings
+from adanalysis.db_direct import DirectPool
 from adanalysis.jobs.errors import JobCancelled
 from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.models import BackgroundJob
 from adanalysis.jobs.registry import JobRegistry
+from adanalysis.jobs.schemas import JobDocument
 from adanalysis.jobs.stages import stage_of
 from adanalysis.logging_setup import bind_stage
 
@@ -30,12 +32,14 @@ class JobServices:
     lifecycle: JobLifecycle
     registry: JobRegistry
     worker_id: str
+    # PostgreSQL: the pool a runner's claim and end use, straight on asyncpg (runner_writes).
+    direct: DirectPool | None = None
 
 
 class JobContext:
     """Handed to job code: report progress, record results, honour cancellation."""
 
-    def __init__(self, job: BackgroundJob, services: JobServices) -> None:
+    def __init__(self, job: BackgroundJob | JobDocument, services: JobServices) -> None:
         self.job_id = job.id
         self.user_id = job.user_id
         self.job_type = job.job_type

@@ -6,7 +6,6 @@ BEGIN, never SQLite's write lock), with the user check in the same statement as 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
@@ -36,7 +35,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Executable
 
 from adanalysis.auth.models import User
-from adanalysis.db import PG_POOL_RECYCLE_SECONDS, PG_READ_POOL_SIZE, UTCDateTime
+from adanalysis.db import PG_READ_POOL_SIZE, UTCDateTime
+from adanalysis.db_direct import Compiled, DirectPool, compile_statement
 from adanalysis.ids import is_object_id
 from adanalysis.jobs.errors import JobNotFoundError
 from adanalysis.jobs.models import BackgroundJob, JobStatus
@@ -117,20 +117,6 @@ _JSON_COLUMNS = frozenset({"parameters", "results", "result_summary"})
 _TIME_COLUMNS = frozenset(c.key for c in _J.__table__.columns if isinstance(c.type, UTCDateTime))
 
 
-@dataclass(frozen=True)
-class _Compiled:
-    """A statement's SQL text for one dialect and its parameters' order."""
-
-    sql: str
-    order: tuple[str, ...]
-    defaults: dict[str, Any]  # binds the dialect adds itself (SQLite's OFFSET 0)
-
-
-def _compile(statement: Any, dialect: Any) -> _Compiled:
-    compiled = statement.compile(dialect=dialect)
-    return _Compiled(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
-
-
 def _as_time(value: Any) -> Any:
     """A time column's value as SQLite's text holds it, or already decoded."""
     if isinstance(value, str):
@@ -157,12 +143,13 @@ class JobReader:
         self._inline_conn: Connection | None = None
         # The prepared statements for the driver's connection: sqlite3 (inline) or asyncpg.
         dialect = sqlite.dialect() if inline is not None else engine.dialect
-        self._prepared: dict[str, _Compiled] | None = None
+        self._prepared: dict[str, Compiled] | None = None
         if inline is not None or engine.dialect.name == "postgresql":
-            self._prepared = {k: _compile(v, dialect) for k, v in PREPARED.items()}
+            self._prepared = {k: compile_statement(v, dialect) for k, v in PREPARED.items()}
         # PostgreSQL only: the prepared reads run on a plain asyncpg pool, opened on first use.
-        self._pg_pool: Any = None
-        self._pg_pool_opening = asyncio.Lock()
+        self._pg_pool: DirectPool | None = None
+        if engine.dialect.name == "postgresql":
+            self._pg_pool = DirectPool(engine.url, max_size=PG_READ_POOL_SIZE)
 
     async def status(self, *, job_id: str, user_id: str) -> StatusRead:
         """The user check and user_id's job job_id, in one statement."""
@@ -241,12 +228,9 @@ class JobReader:
         if self._prepared is None:
             return None
         prepared = self._prepared[name]
-        args = tuple(
-            params[key] if key in params else prepared.defaults[key] for key in prepared.order
-        )
         if self.inline is not None:
-            return self._sqlite_fetch(prepared.sql, args, decode=decode)
-        return await self._postgres_fetch(prepared.sql, args)
+            return self._sqlite_fetch(prepared.sql, prepared.args(params), decode=decode)
+        return await self._postgres_fetch(prepared, params)
 
     def _sqlite_fetch(
         self, sql: str, args: tuple[Any, ...], *, decode: bool
@@ -275,56 +259,26 @@ class JobReader:
                         row[name] = _as_time(value)
         return rows
 
-    async def _postgres_fetch(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]] | None:
+    async def _postgres_fetch(
+        self, prepared: Compiled, params: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
         """Rows from the asyncpg pool; None when PostgreSQL could not be read that way.
 
-        A checkout from SQLAlchemy's pool (its Connection, events and reset) cost more than the
-        read; asyncpg's own pool hands a connection over in microseconds. asyncpg decodes
-        timestamptz (aware, UTC) itself and JSON with the codec set in _open_pool. A read that
-        fails (a dropped connection: the pool replaces it) goes the general way once.
+        asyncpg decodes timestamptz (aware, UTC) itself, and JSON with DirectPool's codecs. A
+        read that still fails after DirectPool's retry goes the general way once.
         """
+        assert self._pg_pool is not None
         try:
-            pool = self._pg_pool or await self._open_pool()
-            records = await pool.fetch(sql, *args)
+            return await self._pg_pool.fetch(prepared, params)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("fast read failed (%s); reading the general way", type(exc).__name__)
             return None
-        return [dict(record) for record in records]
-
-    async def _open_pool(self) -> Any:
-        """The asyncpg pool on the read engine's database (one per process)."""
-        async with self._pg_pool_opening:
-            if self._pg_pool is None:
-                url = self.engine.url.set(drivername="postgresql")
-
-                async def json_codecs(conn: Any) -> None:
-                    for kind in ("json", "jsonb"):
-                        await conn.set_type_codec(
-                            kind, schema="pg_catalog", encoder=json.dumps, decoder=json.loads
-                        )
-
-                async def reset(conn: Any) -> None:
-                    # Only single reads run here, leaving no session state: asyncpg's default
-                    # reset (RESET ALL, UNLISTEN...) would cost a round trip per read.
-                    if conn.is_in_transaction():
-                        await conn.execute("ROLLBACK")
-
-                self._pg_pool = await asyncpg.create_pool(
-                    url.render_as_string(hide_password=False),
-                    min_size=1,
-                    max_size=PG_READ_POOL_SIZE,
-                    max_inactive_connection_lifetime=PG_POOL_RECYCLE_SECONDS,
-                    init=json_codecs,
-                    reset=reset,
-                )
-        return self._pg_pool
 
     async def aclose(self) -> None:
         """Close the inline connection and the asyncpg pool."""
         self.close()
         if self._pg_pool is not None:
-            pool, self._pg_pool = self._pg_pool, None
-            await pool.close()
+            await self._pg_pool.aclose()
 
     def close(self) -> None:
         """Close the inline connection (it is opened again on the next read)."""

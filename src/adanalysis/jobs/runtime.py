@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from adanalysis.jobs import runner_writes
 from adanalysis.jobs.context import JobContext, JobServices
 from adanalysis.jobs.errors import InvalidTransitionError, JobCancelled, JobError
 from adanalysis.jobs.models import JobStatus
@@ -30,15 +31,10 @@ async def run_job(
     Returns the end reached, or None when this runner did not claim the job or lost it.
     max_running_per_user makes the claim itself enforce the per-user cap (scale-out).
     """
-    lifecycle = services.lifecycle
     try:
-        async with services.session_factory() as session:
-            job = await lifecycle.claim(
-                session,
-                job_id=job_id,
-                worker_id=services.worker_id,
-                max_running_per_user=max_running_per_user,
-            )
+        job = await runner_writes.claim(
+            services, job_id=job_id, max_running_per_user=max_running_per_user
+        )
     except InvalidTransitionError:
         return None  # taken by another runner, cancelled, or already ended
     ctx = JobContext(job, services)
@@ -111,18 +107,11 @@ def _completion(outcome: JobOutcome, ctx: JobContext) -> dict[str, Any]:
 
 
 async def _end(ctx: JobContext, status: JobStatus, **values: Any) -> JobStatus | None:
-    """Write the end state through the lifecycle, if this runner still owns the job."""
-    lifecycle = ctx.services.lifecycle
-    end = {
-        JobStatus.COMPLETED: lifecycle.complete,
-        JobStatus.FAILED: lifecycle.fail,
-        JobStatus.CANCELLED: lifecycle.cancel_running,
-    }[status]
+    """Write the end state, if this runner still owns the job."""
     final = {**ctx.final_values(), **values}
 
     async def write() -> None:
-        async with ctx.session_factory() as session:
-            await end(session, job_id=ctx.job_id, worker_id=ctx.services.worker_id, **final)
+        await runner_writes.end(ctx.services, status, job_id=ctx.job_id, **final)
 
     try:
         # Shielded: a cancel that lands during the final write (the user's, or the heartbeat

@@ -15,10 +15,11 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adanalysis.db import utcnow
+from adanalysis.db_direct import DirectPool, Prepared
 from adanalysis.jobs.events import JobEvent, JobEventKind
 from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.models import ACTIVE_STATUSES, BackgroundJob, JobStageTiming
@@ -34,10 +35,24 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["monitoring"])
 
 
+# The stage timings of an ended job, for the stage-duration histogram.
+_STAGES_OF_JOB = Prepared(
+    select(JobStageTiming.stage, JobStageTiming.duration_ms).where(
+        JobStageTiming.job_id == bindparam("b_job"), JobStageTiming.duration_ms.is_not(None)
+    )
+)
+
+
 def install_job_metrics(
-    lifecycle: JobLifecycle, session_factory: async_sessionmaker[AsyncSession]
+    lifecycle: JobLifecycle,
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    direct: DirectPool | None = None,
 ) -> None:
-    """Count starts from the lifecycle's events and ends from its on_job_end hooks."""
+    """Count starts from the lifecycle's events and ends from its on_job_end hooks.
+
+    direct (PostgreSQL): read the stage timings straight on asyncpg, as every job's end does.
+    """
 
     def on_event(event: JobEvent) -> None:
         if event.kind == JobEventKind.CLAIMED:
@@ -52,14 +67,11 @@ def install_job_metrics(
             JOB_DURATION.labels(job_type=job_type, status=status).observe(duration)
         if document.get("result_count"):
             VIDEOS_ANALYSED.labels(job_type=job_type).inc(document["result_count"])
-        async with session_factory() as session:
-            rows = await session.execute(
-                select(JobStageTiming.stage, JobStageTiming.duration_ms).where(
-                    JobStageTiming.job_id == event.job_id, JobStageTiming.duration_ms.is_not(None)
-                )
-            )
-            for stage, ms in rows:
-                STAGE_DURATION.labels(stage=stage).observe((ms or 0) / 1000)
+        stages = await _STAGES_OF_JOB.rows(
+            {"b_job": event.job_id}, direct=direct, sessions=session_factory
+        )
+        for row in stages:
+            STAGE_DURATION.labels(stage=row["stage"]).observe((row["duration_ms"] or 0) / 1000)
 
     lifecycle.on_event(on_event)
     lifecycle.on_job_end(on_end)

@@ -18,13 +18,14 @@ from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 import httpx
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adanalysis.ads.models import AdAnalysis
 from adanalysis.auth.models import User
 from adanalysis.config import Settings
 from adanalysis.crypto import SecretBox
+from adanalysis.db_direct import DirectPool, Prepared
 from adanalysis.jobs.events import JobEvent
 from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.notifications.addresses import refused_reason
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Adanalysis-Signature"
 DELIVERY_HEADER = "X-Adanalysis-Delivery"
 TOP_ADS = 3
+# What a user chose to be told when a job ends (no row: the defaults).
+_CHOICES = Prepared(
+    select(
+        NotificationSettings.email_enabled,
+        NotificationSettings.webhook_url,
+        NotificationSettings.webhook_secret_encrypted,
+    ).where(NotificationSettings.user_id == bindparam("b_user"))
+)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -107,11 +116,14 @@ class Notifier:
         box: SecretBox,
         *,
         reads: async_sessionmaker[AsyncSession] | None = None,
+        direct: DirectPool | None = None,
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
         # What a job's end reads (choices, user, results): autocommit, one round trip each.
         self.reads = reads or session_factory
+        # PostgreSQL: the read every job's end makes (the user's choices) goes straight to asyncpg.
+        self.direct = direct
         self.box = box
         self._stopping = asyncio.Event()
 
@@ -121,14 +133,17 @@ class Notifier:
 
     async def on_job_end(self, event: JobEvent) -> None:
         """Email and webhook for one ended job, as the user chose; each retried on its own."""
+        rows = await _CHOICES.rows(
+            {"b_user": event.user_id}, direct=self.direct, sessions=self.reads
+        )
+        choices = rows[0] if rows else None
+        email = email_configured(self.settings) and (choices is None or choices["email_enabled"])
+        webhook = None
+        if choices is not None and choices["webhook_url"] and choices["webhook_secret_encrypted"]:
+            webhook = choices["webhook_url"], choices["webhook_secret_encrypted"]
+        if not email and webhook is None:
+            return  # nothing to send: no more reads for this job's end
         async with self.reads() as session:
-            choices = await session.get(NotificationSettings, event.user_id)
-            email = email_configured(self.settings) and (choices is None or choices.email_enabled)
-            webhook = None
-            if choices is not None and choices.webhook_url and choices.webhook_secret_encrypted:
-                webhook = choices.webhook_url, choices.webhook_secret_encrypted
-            if not email and webhook is None:
-                return  # nothing to send: no more reads for this job's end
             user = await session.get(User, event.user_id)
             if user is None:
                 return  # the account was deleted

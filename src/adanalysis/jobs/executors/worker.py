@@ -15,12 +15,11 @@ import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 
-from sqlalchemy import select
-
 from adanalysis.jobs.context import JobContext, JobServices
 from adanalysis.jobs.maintenance import PendingJob
 from adanalysis.jobs.models import BackgroundJob, JobStatus
 from adanalysis.jobs.redis_events import RedisJobEvents
+from adanalysis.jobs.runner_writes import next_pending_of
 from adanalysis.jobs.runtime import run_job
 
 log = logging.getLogger(__name__)
@@ -114,21 +113,9 @@ class Worker:
         by the per-user cap while this one ran)."""
         if self.dispatch is None or self.services is None:
             return
-        async with self.services.session_factory() as session:
-            row = (
-                await session.execute(
-                    select(BackgroundJob.id, BackgroundJob.priority)
-                    .where(
-                        BackgroundJob.user_id == user_id,
-                        BackgroundJob.status == JobStatus.PENDING,
-                        BackgroundJob.cancel_requested_at.is_(None),
-                    )
-                    .order_by(BackgroundJob.priority.desc(), BackgroundJob.created_at)
-                    .limit(1)
-                )
-            ).first()
-        if row is not None:
-            await self.dispatch(PendingJob(row[0], row[1], user_id))
+        pending = await next_pending_of(self.services, user_id)
+        if pending is not None:
+            await self.dispatch(pending)
 
     def _cancel_here(self, job_id: str) -> None:
         """A cancel nudge: stop job_id now if it runs here (called on the loop by the relay)."""
