@@ -31,12 +31,13 @@ from adanalysis.jobs.lifecycle import (
 )
 from adanalysis.jobs.maintenance import PendingJob
 from adanalysis.jobs.models import BackgroundJob, JobStageTiming, JobStatus
+from adanalysis.jobs.reads import DOCUMENT_COLUMNS
 from adanalysis.jobs.schemas import JobDocument
 
 _J = BackgroundJob
 _T = JobStageTiming
 # What the writes return: the job-status document's columns (the event and the JobContext).
-_DOCUMENT = tuple(getattr(_J, name) for name in JobDocument.model_fields)
+_DOCUMENT = DOCUMENT_COLUMNS
 # Bind names of their own: SQLAlchemy keeps a column's name for the value an UPDATE sets.
 _JOB: Any = bindparam("b_job", type_=String)
 _WORKER: Any = bindparam("b_worker", type_=String)
