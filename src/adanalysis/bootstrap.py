@@ -120,9 +120,9 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
         read_engine = create_read_engine(settings.sqlalchemy_url)
         inline_engine = create_inline_engine(settings.sqlalchemy_url)
         # PostgreSQL: what every job's run does to the database (claim, end, the end hooks'
-        # reads) goes straight to asyncpg (db_direct.py, jobs/runner_writes.py).
-        # A worker opens a connection per job it runs at once before its first job: opening one
-        # (login, JSON codecs: 3-5 ms) would otherwise land on its first jobs.
+        # reads) goes straight to asyncpg (db_direct.py, jobs/runner_writes.py). A worker opens
+        # a connection per job it runs at once before its first job: opening one (login, JSON
+        # codecs: 3-5 ms) would otherwise land on its first jobs.
         busy = settings.resolved_worker_concurrency if worker_kind == "worker" else 1
         pool = DirectPool(settings.sqlalchemy_url, max_size=DIRECT_POOL_SIZE, min_size=busy)
         direct = pool if is_postgres(settings.sqlalchemy_url) else None
