@@ -82,15 +82,17 @@ class FileWatch:
             self.scan()
 
     def scan(self) -> None:
-        for path in self.root.rglob("*"):
-            try:
-                if not path.is_file():
-                    continue
-                data = path.read_bytes()
-            except OSError:
-                continue  # removed while we looked
-            self.files_seen.add(str(path.relative_to(self.root)))
-            self.found += [f"{path}: {n!r}" for n in self.needles if n in data]
+        # os.walk, not rglob: a job's folder removed mid-scan is skipped instead of raising
+        # (which ended this watch's thread for the rest of the run).
+        for folder, _subfolders, names in os.walk(self.root):
+            for name in names:
+                path = Path(folder) / name
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue  # removed while we looked
+                self.files_seen.add(str(path.relative_to(self.root)))
+                self.found += [f"{path}: {n!r}" for n in self.needles if n in data]
 
 
 async def _all_rows(factory: async_sessionmaker[AsyncSession]) -> dict[str, list[dict[str, Any]]]:
