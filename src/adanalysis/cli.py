@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from adanalysis.config import get_settings
+from adanalysis.config import Settings, get_settings
 
 app = typer.Typer(
     help="adanalysis: AI analysis of Facebook video ads.",
@@ -67,6 +67,25 @@ def serve(
     )
 
 
+def worker_settings(settings: Settings, *, concurrency: int, per_machine: int) -> Settings:
+    """An `adanalysis worker` process's settings: Celery, its concurrency, its share of cores."""
+    from adanalysis.workers import available_cores
+
+    settings = settings.model_copy(update={"executor": "celery"})
+    if concurrency:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    if settings.sandbox:
+        from adanalysis.sandbox.mount import sandbox_settings
+
+        # The sandbox Graph API is served by the API processes, at PUBLIC_URL.
+        settings = sandbox_settings(settings)
+    if settings.speech_workers == 0:
+        # N worker processes on one machine share its cores instead of each taking them all.
+        speech = max(1, available_cores() // per_machine)
+        settings = settings.model_copy(update={"speech_workers": speech})
+    return settings
+
+
 @app.command()
 def worker(
     concurrency: Annotated[
@@ -97,15 +116,7 @@ def worker(
     from adanalysis.jobs.executors.celery import CeleryExecutor, make_celery_app, queue_names
     from adanalysis.jobs.executors.worker import Worker
     from adanalysis.logging_setup import configure_logging
-    from adanalysis.workers import available_cores
-
-    settings = get_settings().model_copy(update={"executor": "celery"})
-    if concurrency:
-        settings = settings.model_copy(update={"worker_concurrency": concurrency})
-    if settings.speech_workers == 0:
-        # N worker processes on one machine share its cores instead of each taking them all.
-        speech = max(1, available_cores() // per_machine)
-        settings = settings.model_copy(update={"speech_workers": speech})
+    settings = worker_settings(get_settings(), concurrency=concurrency, per_machine=per_machine)
     configure_logging(settings.log_level)
 
     @asynccontextmanager

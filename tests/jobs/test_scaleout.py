@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adanalysis.cli import worker_settings
+from adanalysis.config import Settings
 from adanalysis.jobs.errors import (
     InvalidTransitionError,
     JobDeferredError,
@@ -30,6 +32,7 @@ from adanalysis.jobs.lifecycle import JobLifecycle
 from adanalysis.jobs.models import BackgroundJob, JobStatus
 from adanalysis.jobs.redis_events import RedisJobEvents
 from adanalysis.jobs.router import QUEUE_UNAVAILABLE
+from adanalysis.workers import available_cores
 from tests.conftest import SignedIn, make_settings
 from tests.jobs.support import new_user_id, race_capped_claims
 
@@ -262,3 +265,21 @@ async def test_publishing_to_a_dead_broker_raises_queue_unavailable(tmp_path: Pa
     with pytest.raises(JobQueueUnavailableError):
         await executor.submit("6b0cb06ffe279c7c2800ff5c")
     assert await executor.broker_ready() is False
+
+
+def test_worker_settings_follow_the_command_line_and_the_sandbox(settings: Settings) -> None:
+    """A sandbox worker fetches from the sandbox its API processes serve at PUBLIC_URL."""
+    base = settings.model_copy(
+        update={"sandbox": True, "public_url": "http://api.internal:8000", "speech_workers": 0}
+    )
+    built = worker_settings(base, concurrency=3, per_machine=2)
+    assert built.executor == "celery" and built.resolved_worker_concurrency == 3
+    assert built.graph_api_url == "http://api.internal:8000/sandbox/graph"
+    assert built.speech_workers == max(1, available_cores() // 2)
+    real = worker_settings(base.model_copy(update={"sandbox": False}), concurrency=0, per_machine=1)
+    assert real.graph_api_url == "https://graph.facebook.com"
+    assert real.resolved_worker_concurrency == base.resolved_worker_concurrency
+    chosen = base.model_copy(update={"graph_api_url": "http://graph.example:9000"})
+    assert worker_settings(chosen, concurrency=0, per_machine=1).graph_api_url == (
+        "http://graph.example:9000"
+    )
