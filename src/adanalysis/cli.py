@@ -116,6 +116,7 @@ def worker(
     from adanalysis.jobs.executors.celery import CeleryExecutor, make_celery_app, queue_names
     from adanalysis.jobs.executors.worker import Worker
     from adanalysis.logging_setup import configure_logging
+
     settings = worker_settings(get_settings(), concurrency=concurrency, per_machine=per_machine)
     configure_logging(settings.log_level)
 
