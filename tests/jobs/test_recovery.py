@@ -232,7 +232,10 @@ async def test_sigkilled_server_resumes_its_job_on_restart(
         assert killed.status == JobStatus.RUNNING, "a SIGKILL leaves the row running"
         proc = _serve(settings, port, log)
         _wait_healthy(port, proc, log)
-        job = await wait_until(session_factory, job_id, {"completed", "failed"}, timeout=60)
+        try:
+            job = await wait_until(session_factory, job_id, {"completed", "failed"}, timeout=60)
+        except AssertionError as stuck:
+            raise AssertionError(f"{stuck}\n--- serve.log\n{log.read_text()[-6000:]}") from None
     finally:
         proc.kill()
         proc.wait(timeout=10)
