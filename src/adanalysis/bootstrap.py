@@ -123,11 +123,12 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
         # reads) goes straight to asyncpg (db_direct.py, jobs/runner_writes.py). A worker opens
         # a connection per job it runs at once before its first job: opening one (login, JSON
         # codecs: 3-5 ms) would otherwise land on its first jobs.
-        busy = settings.resolved_worker_concurrency if worker_kind == "worker" else 1
-        pool = DirectPool(settings.sqlalchemy_url, max_size=DIRECT_POOL_SIZE, min_size=busy)
-        direct = pool if is_postgres(settings.sqlalchemy_url) else None
-        if direct is not None and worker_kind == "worker":
-            await direct.warm()
+        direct = None
+        if is_postgres(settings.sqlalchemy_url):
+            busy = settings.resolved_worker_concurrency if worker_kind == "worker" else 1
+            direct = DirectPool(settings.sqlalchemy_url, max_size=DIRECT_POOL_SIZE, min_size=busy)
+            if worker_kind == "worker":
+                await direct.warm()
         # The end hooks only read (but for the delivery log): on the read engine, each read is
         # one round trip, without the write pool's ping, BEGIN and ROLLBACK around it.
         reads = create_session_factory(read_engine)
@@ -158,7 +159,8 @@ async def job_runtime(settings: Settings, *, worker_kind: str) -> AsyncIterator[
             notifier.stop()  # failing deliveries give up rather than hold the shutdown
             await lifecycle.drain_hooks()  # before the read engine the hooks use goes
             await read_engine.dispose()
-            await pool.aclose()
+            if direct is not None:
+                await direct.aclose()
             if inline_engine is not None:
                 inline_engine.dispose()
             # The speech children end with the jobs that used them (a thread: it reaps them).

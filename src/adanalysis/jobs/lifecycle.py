@@ -310,7 +310,6 @@ class JobLifecycle:
         self, session: AsyncSession, *, job_id: str, worker_id: str, **final: Any
     ) -> BackgroundJob:
         """running -> completed (progress 100 unless given)."""
-        final.setdefault("progress", 100)
         return await self._end(
             session, Transition.COMPLETE, JobStatus.COMPLETED, job_id, worker_id, final
         )
@@ -500,9 +499,12 @@ def claim_values(worker_id: Any, now: Any) -> dict[str, Any]:
 def end_values(status: JobStatus, final: dict[str, Any], now: datetime) -> dict[str, Any]:
     """What an end writes: final's columns, the end state and time, the run's duration.
 
-    final may carry started_at (not written): the duration is counted from it.
+    final may carry started_at (not written): the duration is counted from it. A completed job
+    is at 100 % unless final says otherwise.
     """
     values = dict(final)
+    if status == JobStatus.COMPLETED:
+        values.setdefault("progress", 100)
     started_at: datetime | None = values.pop("started_at", None)
     if started_at is not None:
         values["actual_duration_seconds"] = max(0, round((now - started_at).total_seconds()))

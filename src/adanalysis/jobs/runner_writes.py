@@ -36,8 +36,6 @@ from adanalysis.jobs.schemas import JobDocument
 
 _J = BackgroundJob
 _T = JobStageTiming
-# What the writes return: the job-status document's columns (the event and the JobContext).
-_DOCUMENT = DOCUMENT_COLUMNS
 # Bind names of their own: SQLAlchemy keeps a column's name for the value an UPDATE sets.
 _JOB: Any = bindparam("b_job", type_=String)
 _WORKER: Any = bindparam("b_worker", type_=String)
@@ -60,7 +58,7 @@ def _claim_statement(*, capped: bool) -> Compiled:
     if capped:
         where.append(running_jobs_of(_USER) < _CAP)
     return _compiled(
-        update(_J).where(*where).values(**claim_values(_WORKER, _NOW)).returning(*_DOCUMENT)
+        update(_J).where(*where).values(**claim_values(_WORKER, _NOW)).returning(*DOCUMENT_COLUMNS)
     )
 
 
@@ -89,7 +87,7 @@ def _end_statement(transition: Transition, keys: tuple[str, ...]) -> Compiled:
         update(_J)
         .where(*guard(transition, _JOB), _J.worker_id == _WORKER)
         .values({key: bindparam(f"v_{key}", type_=columns[key].type) for key in keys})
-        .returning(*_DOCUMENT)
+        .returning(*DOCUMENT_COLUMNS)
         .cte("ended")
     )
     # Milliseconds in SQL here (this statement is PostgreSQL's only), as stages.leave_stage does.
@@ -162,8 +160,6 @@ async def end(
         async with services.session_factory() as session:
             ended = await write(session, job_id=job_id, worker_id=services.worker_id, **final)
         return JobDocument.model_validate(ended)
-    if status == JobStatus.COMPLETED:
-        final.setdefault("progress", 100)
     now = utcnow()
     values = end_values(status, final, now)
     transition = _END_TRANSITION[status]
